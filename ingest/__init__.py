@@ -1,0 +1,3 @@
+"""ingest: a media-monitoring feed ingester."""
+
+__version__ = "0.1.0"

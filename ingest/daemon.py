@@ -1,0 +1,346 @@
+"""The daemon: APScheduler drives the poll tick and housekeeping inside one asyncio loop.
+
+SIGTERM/SIGINT stop taking new work and let polls in flight finish within a deadline;
+SIGHUP (or a change of the files) reloads the feeds file and the watchlist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from ingest.db import Database, check_schema, create_db_engine, instance_lock
+from ingest.errors import ConfigError
+from ingest.digest.job import produce_daily_digest, send_alerts
+from ingest.digest.period import due_day
+from ingest.feedsfile import read_feeds_file
+from ingest.fetch import Fetcher, FetchLimits
+from ingest.parse import ParserPool
+from ingest.poll import Flagger, PollContext, PollReport, poll_feed
+from ingest.settings import Settings
+from ingest.store import (
+    FeedState,
+    active_feed_ids,
+    claim_due_feeds,
+    prune_fetch_log,
+    release_claims,
+    sync_feeds,
+)
+
+log = logging.getLogger("ingest.daemon")
+
+WATCH_INTERVAL = 5.0
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    http = settings.http
+    return FetchLimits(
+        connect_timeout=http.connect_timeout,
+        read_timeout=http.read_timeout,
+        total_timeout=http.total_timeout,
+        max_body_bytes=http.max_body_size,
+        max_redirects=http.max_redirects,
+        user_agent=http.user_agent,
+        per_host_limit=settings.polling.per_host,
+        allow_private_networks=http.allow_private_networks,
+        clients=http.clients,
+        connections_per_client=http.connections_per_client,
+    )
+
+
+@dataclass
+class CycleStats:
+    """Counts for the summary line of one batch of polls."""
+
+    started: float = field(default_factory=time.monotonic)
+    feeds: int = 0
+    stored: int = 0
+    not_modified: int = 0
+    unchanged: int = 0
+    errors: int = 0
+    new: int = 0
+    updated: int = 0
+    flags: int = 0
+
+    def add(self, report: PollReport) -> None:
+        self.feeds += 1
+        self.new += report.new
+        self.updated += report.updated
+        self.flags += report.flags
+        if report.outcome == "stored":
+            self.stored += 1
+        elif report.outcome == "not_modified":
+            self.not_modified += 1
+        elif report.outcome == "unchanged":
+            self.unchanged += 1
+        else:
+            self.errors += 1
+
+    def line(self) -> str:
+        return (
+            f"cycle feeds={self.feeds} stored={self.stored} not_modified={self.not_modified} "
+            f"unchanged={self.unchanged} errors={self.errors} new={self.new} updated={self.updated} "
+            f"flags={self.flags} seconds={time.monotonic() - self.started:.1f}"
+        )
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        flagger_factory: Callable[[Settings], FlaggerSource] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = create_db_engine(settings.database)
+        self.db = Database(self.engine)
+        self.flagger_factory = flagger_factory
+        self.flaggers: FlaggerSource | None = None
+        self.inflight: dict[int, asyncio.Task[PollReport | None]] = {}
+        self.stopping = asyncio.Event()
+        self.reports: list[PollReport] = []
+        self._mtimes: dict[Path, float] = {}
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def run(self, *, once: bool = False, everything: bool = False) -> int:
+        check_schema(self.engine)
+        with instance_lock(self.settings.database):
+            self.sync_feeds_file(strict=True)
+            if self.flagger_factory is not None:
+                self.flaggers = self.flagger_factory(self.settings)
+            async with Fetcher(fetch_limits(self.settings)) as fetcher:
+                parser = ParserPool(self.settings.parse.workers or None)
+                self.ctx = PollContext(
+                    fetcher=fetcher, parser=parser, db=self.db, polling=self.settings.polling,
+                    flagger=self._current_flagger, clock=self.clock, rng=random.Random(),
+                )
+                try:
+                    if once:
+                        await self.poll_once(everything)
+                        await self.send_alerts()
+                        await self.catch_up_digest()
+                    else:
+                        await self.serve()
+                finally:
+                    parser.close()
+        self.db.close()
+        return 0
+
+    def _current_flagger(self) -> Flagger | None:
+        return self.flaggers.current() if self.flaggers else None
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+        polling = self.settings.polling
+        scheduler.add_job(self.tick, "interval", seconds=polling.tick, id="poll-tick",
+                          max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping",
+                          max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        scheduler.add_job(self.watch_files, "interval", seconds=WATCH_INTERVAL, id="watch-files",
+                          max_instances=1, coalesce=True)
+        scheduler.add_job(self.daily_digest, self.digest_trigger(), id="daily-digest",
+                          max_instances=1, coalesce=True, misfire_grace_time=3600)
+        scheduler.add_job(self.send_alerts, "interval", seconds=30, id="alerts", max_instances=1,
+                          coalesce=True)
+        scheduler.start()
+        loop.create_task(self.catch_up_digest())
+        log.info("daemon started feeds_file=%s database=%s", self.settings.feeds_file,
+                 self.engine.url.render_as_string(hide_password=True))
+        try:
+            await self.stopping.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await self.drain(polling.shutdown_deadline)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        log.info("daemon stopped")
+
+    def request_stop(self, sig: signal.Signals | None = None) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping signal=%s inflight=%d", sig.name if sig else "-", len(self.inflight))
+        self.stopping.set()
+
+    async def drain(self, deadline: float) -> None:
+        """Let polls in flight finish; abandon the rest cleanly (their claims released)."""
+        if not self.inflight:
+            return
+        _done, pending = await asyncio.wait(list(self.inflight.values()), timeout=deadline)
+        abandoned = [fid for fid, task in self.inflight.items() if task in pending]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+            log.warning("abandoned polls=%d after deadline=%.0fs", len(abandoned), deadline)
+            await self.db.run(release_claims, abandoned, self.clock())
+
+    # --- work ----------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Claim what is due, up to the free concurrency, and start polling it."""
+        if self.stopping.is_set():
+            return
+        free = self.settings.polling.concurrency - len(self.inflight)
+        if free <= 0:
+            return
+        try:
+            feeds = await self.db.run(
+                claim_due_feeds, self.clock(), free, self.settings.polling.claim_lease
+            )
+        except Exception as exc:  # database down: log, the next tick retries
+            log.error("claim failed error=%r", exc)
+            return
+        if not feeds:
+            return
+        stats = CycleStats()
+        tasks = [self._start(feed, stats) for feed in feeds]
+        asyncio.get_running_loop().create_task(self._summarize(tasks, stats))
+
+    def _start(self, feed: FeedState, stats: CycleStats) -> asyncio.Task[PollReport | None]:
+        task = asyncio.get_running_loop().create_task(self._poll(feed, stats), name=f"poll:{feed.url}")
+        self.inflight[feed.id] = task
+        task.add_done_callback(lambda _t, fid=feed.id: self.inflight.pop(fid, None))
+        return task
+
+    async def _poll(self, feed: FeedState, stats: CycleStats) -> PollReport | None:
+        try:
+            report = await poll_feed(feed, self.ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug or the database going away mid-poll: the claim's lease makes the
+            # feed due again, so nothing is lost; the daemon goes on.
+            log.exception("poll crashed feed=%s", feed.url)
+            return None
+        stats.add(report)
+        self.reports.append(report)
+        if len(self.reports) > 10_000:
+            del self.reports[:5_000]
+        return report
+
+    async def _summarize(self, tasks: list[asyncio.Task[PollReport | None]], stats: CycleStats) -> None:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info(stats.line())
+        if stats.flags:
+            await self.send_alerts()
+
+    # --- digest and alerts ------------------------------------------------------------
+
+    def digest_trigger(self) -> CronTrigger:
+        digest = self.settings.digest
+        return CronTrigger(hour=digest.hour, minute=digest.minute, timezone=ZoneInfo(digest.timezone))
+
+    async def daily_digest(self) -> None:
+        """The cron job: the digest of the day that just reached digest.time, once."""
+        digest = self.settings.digest
+        day = due_day(self.clock(), digest.time, ZoneInfo(digest.timezone))
+        try:
+            await self.db.run(produce_daily_digest, self.settings, day, self.clock())
+        except Exception as exc:
+            log.error("digest failed day=%s error=%r", day, exc)
+
+    async def catch_up_digest(self) -> None:
+        """Down at digest time? Build the missed (latest) digest at start; a no-op if built."""
+        await self.daily_digest()
+
+    async def send_alerts(self) -> None:
+        try:
+            await send_alerts(self.db, self.settings, self.clock())
+        except Exception as exc:
+            log.error("alerts failed, will retry error=%r", exc)
+
+    async def poll_once(self, everything: bool) -> CycleStats:
+        """`run --once`: every due feed (or every feed) exactly once, then return."""
+        stats = CycleStats()
+        ids = await self.db.run(active_feed_ids, self.clock(), everything=everything)
+        limit = self.settings.polling.concurrency
+        queue = list(reversed(ids))
+        while queue or self.inflight:
+            while queue and len(self.inflight) < limit:
+                batch = [queue.pop() for _ in range(min(limit - len(self.inflight), len(queue)))]
+                feeds = await self.db.run(
+                    claim_due_feeds, self.clock(), len(batch), self.settings.polling.claim_lease,
+                    everything=everything, only=batch,
+                )
+                for feed in feeds:
+                    self._start(feed, stats)
+            if self.inflight:
+                await asyncio.wait(list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED)
+        log.info(stats.line())
+        self.last_stats = stats
+        return stats
+
+    async def housekeeping(self) -> None:
+        days = self.settings.polling.fetch_log_days
+        try:
+            removed = await self.db.run(prune_fetch_log, self.clock() - timedelta(days=days))
+        except Exception as exc:
+            log.error("housekeeping failed error=%r", exc)
+            return
+        if removed:
+            log.info("housekeeping pruned_fetch_log=%d", removed)
+
+    # --- configuration -------------------------------------------------------------
+
+    def sync_feeds_file(self, *, strict: bool = False) -> None:
+        path = self.settings.feeds_file
+        try:
+            declared = read_feeds_file(path)
+        except ConfigError as exc:
+            if strict:
+                raise
+            log.error("feeds file rejected, keeping the last good one: %s", exc)
+            return
+        self._mtimes[path] = _mtime(path)
+        report = sync_feeds(self.engine, declared, self.clock())
+        if report.added or report.retired or report.reactivated:
+            log.info("feeds synced added=%d retired=%d reactivated=%d", len(report.added),
+                     len(report.retired), len(report.reactivated))
+
+    def reload(self, why: str = "reload") -> None:
+        log.info("reloading why=%s", why)
+        self.sync_feeds_file()
+        if self.flaggers is not None:
+            self.flaggers.reload()
+
+    async def watch_files(self) -> None:
+        path = self.settings.feeds_file
+        if _mtime(path) != self._mtimes.get(path):
+            self.reload(f"changed {path.name}")
+        elif self.flaggers is not None and self.flaggers.changed():
+            self.flaggers.reload()
+
+
+class FlaggerSource(Protocol):
+    """Holds the current watchlist stage and reloads it; the last good one stays in force."""
+
+    def current(self) -> Flagger | None: ...
+
+    def changed(self) -> bool: ...
+
+    def reload(self) -> None: ...
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return -1.0

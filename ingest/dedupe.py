@@ -1,0 +1,186 @@
+"""Which parsed entries are new, changed or already stored: a pure decision.
+
+An article is the same article when its guid matches within the feed, else its
+normalized link, else a hash of its title and text. A link or content match never
+merges two entries that both carry (different) guids: some feeds link every item
+to their home page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ingest.records import ParsedEntry
+
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc", "_hsmi"}
+)
+TRACKING_PREFIXES = ("utm_", "ga_", "ns_", "pk_", "mtm_")
+# A date this far ahead of the poll is a publisher's clock or typo, not a scheduled story.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def normalize_link(url: str | None) -> str | None:
+    """Scheme and host lower-cased, default port, fragment and tracking parameters dropped."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip() or None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+    ]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(sorted(query)), ""))
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def content_key(entry: ParsedEntry) -> str:
+    return _digest(entry.title.strip(), (entry.content_text or entry.summary_text).strip())
+
+
+def fingerprint(entry: ParsedEntry) -> str:
+    return _digest(
+        entry.title,
+        entry.link or "",
+        entry.summary_html,
+        entry.content_html,
+        entry.author or "",
+        entry.published.isoformat() if entry.published else "",
+        entry.updated.isoformat() if entry.updated else "",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """What storage knows of one article, enough to recognise it again."""
+
+    id: int
+    guid: str | None
+    url_key: str | None
+    content_key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleDraft:
+    """A parsed entry with its identity keys and resolved dates, ready to be written."""
+
+    entry: ParsedEntry
+    url_key: str | None
+    content_key: str
+    fingerprint: str
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePlan:
+    inserts: tuple[ArticleDraft, ...]
+    updates: tuple[tuple[int, ArticleDraft], ...]  # (stored id, new version)
+    unchanged: int
+
+
+def lookup_keys(entries: Iterable[ParsedEntry]) -> tuple[set[str], set[str], set[str]]:
+    """The guids, link keys and content keys to look up in storage for these entries."""
+    guids: set[str] = set()
+    links: set[str] = set()
+    contents: set[str] = set()
+    for entry in entries:
+        if entry.guid:
+            guids.add(entry.guid)
+        link = normalize_link(entry.link)
+        if link:
+            links.add(link)
+        contents.add(content_key(entry))
+    return guids, links, contents
+
+
+def draft(entry: ParsedEntry, now: datetime) -> ArticleDraft:
+    published = entry.published or entry.updated
+    if published is None or published > now + FUTURE_TOLERANCE:
+        published = now
+    return ArticleDraft(
+        entry=entry,
+        url_key=normalize_link(entry.link),
+        content_key=content_key(entry),
+        fingerprint=fingerprint(entry),
+        published_at=published,
+    )
+
+
+def plan_articles(entries: Sequence[ParsedEntry], stored: Sequence[StoredKey], now: datetime) -> ArticlePlan:
+    by_guid = {key.guid: key for key in stored if key.guid}
+    by_link: dict[str, StoredKey] = {}
+    by_content: dict[str, StoredKey] = {}
+    for key in stored:
+        if key.url_key:
+            by_link.setdefault(key.url_key, key)
+        by_content.setdefault(key.content_key, key)
+
+    inserts: list[ArticleDraft] = []
+    updates: list[tuple[int, ArticleDraft]] = []
+    unchanged = 0
+    seen: set[tuple[str, str]] = set()  # identities already taken in this batch
+    touched: set[int] = set()
+    for entry in entries:
+        article = draft(entry, now)
+        identities = _identities(entry.guid, article)
+        if any(identity in seen for identity in identities):
+            continue  # a duplicate inside the same feed document: the first one wins
+        seen.update(identities)
+        match = _find_stored(entry.guid, article, by_guid, by_link, by_content)
+        if match is None:
+            inserts.append(article)
+        elif match.id in touched:
+            continue
+        elif match.fingerprint != article.fingerprint:
+            touched.add(match.id)
+            updates.append((match.id, article))
+        else:
+            touched.add(match.id)
+            unchanged += 1
+    return ArticlePlan(tuple(inserts), tuple(updates), unchanged)
+
+
+def _identities(guid: str | None, article: ArticleDraft) -> list[tuple[str, str]]:
+    if guid:
+        return [("guid", guid)]
+    if article.url_key:
+        return [("link", article.url_key)]
+    return [("content", article.content_key)]
+
+
+def _find_stored(
+    guid: str | None,
+    article: ArticleDraft,
+    by_guid: dict[str, StoredKey],
+    by_link: dict[str, StoredKey],
+    by_content: dict[str, StoredKey],
+) -> StoredKey | None:
+    if guid and guid in by_guid:
+        return by_guid[guid]
+    for index, key in ((by_link, article.url_key), (by_content, article.content_key)):
+        if key and key in index:
+            candidate = index[key]
+            # Two different guids are two articles, whatever their links say.
+            if not (guid and candidate.guid and candidate.guid != guid):
+                return candidate
+    return None

@@ -1,0 +1,206 @@
+"""SQLAlchemy 2 typed tables. The ORM stays in the storage layer (db, store)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    JSON,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only has INTEGER PRIMARY KEY as rowid alias; BigInteger would not autoincrement.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both engines (SQLite stores naive text otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # As listed in the feeds file: the key that file sync matches on, even after a 301.
+    source_url: Mapped[str] = mapped_column(String(2048), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))  # what is fetched now
+    title: Mapped[str | None] = mapped_column(String(1024))
+    site_url: Mapped[str | None] = mapped_column(String(2048))
+    category: Mapped[str | None] = mapped_column(String(256))
+    interval_override: Mapped[float | None] = mapped_column(Float)
+    allow_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retired_reason: Mapped[str | None] = mapped_column(String(256))
+
+    etag: Mapped[str | None] = mapped_column(String(1024))
+    last_modified: Mapped[str | None] = mapped_column(String(256))
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    not_modified_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    interval: Mapped[float | None] = mapped_column(Float)  # current adaptive interval, seconds
+    ttl_hint: Mapped[int | None] = mapped_column(Integer)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_new_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_feeds_due", "active", "next_poll_at"),)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    guid: Mapped[str | None] = mapped_column(String(2048))
+    url: Mapped[str | None] = mapped_column(String(4096))
+    url_key: Mapped[str | None] = mapped_column(String(4096))  # normalized link
+    content_key: Mapped[str] = mapped_column(String(32))  # hash of title + text: last-resort identity
+    fingerprint: Mapped[str] = mapped_column(String(32))  # hash of every stored field: change detection
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)  # plain text
+    summary_html: Mapped[str] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    content_text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(1024))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the entry's date, else first seen
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __table_args__ = (
+        Index("ux_articles_feed_guid", "feed_id", "guid", unique=True),
+        Index("ix_articles_feed_url_key", "feed_id", "url_key"),
+        Index("ix_articles_feed_content_key", "feed_id", "content_key"),
+        Index("ix_articles_first_seen", "first_seen_at"),
+        Index("ix_articles_published", "published_at"),
+    )
+
+
+class FetchLog(Base):
+    """One row per poll: answers "why was this feed (not) polled" from data, not logs."""
+
+    __tablename__ = "fetch_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))
+    new_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_fetch_log_feed_started", "feed_id", "started_at"),)
+
+
+class Flag(Base):
+    """An article that a watchlist rule (or a tracked entity/keyword group alone) flagged."""
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(256))  # rule id, or the entity / keyword group id
+    kind: Mapped[str] = mapped_column(String(16))  # rule | entity | keywords
+    name: Mapped[str] = mapped_column(String(512))
+    priority: Mapped[str] = mapped_column(String(16))
+    evidence: Mapped[str] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(String(32))  # title | summary | content
+    source: Mapped[str] = mapped_column(String(16), default="feed", server_default="feed")  # feed | page
+    mentions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    watchlist_version: Mapped[str] = mapped_column(String(64))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ux_flags_article_rule", "article_id", "rule", unique=True),
+        Index("ix_flags_raised", "raised_at"),
+    )
+
+
+class Mention(Base):
+    """How often an article mentions a tracked entity or keyword group (for trends)."""
+
+    __tablename__ = "mentions"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    target: Mapped[str] = mapped_column(String(256), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_mentions_target_seen", "target", "seen_at"),)
+
+
+class Digest(Base):
+    """One row per digest per day: built once, whoever (of several daemons) gets there first."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the digest's time zone
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    built_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    files: Mapped[list[str] | None] = mapped_column(JSON)
+    flags: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ux_digests_name_day", "name", "day", unique=True),)

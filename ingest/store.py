@@ -1,0 +1,362 @@
+"""Storage of feeds' state, articles and the fetch log (SQL lives here and in db.py).
+
+Functions take an Engine and plain records and return plain records; the daemon
+calls them from its single database thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select, update
+
+from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
+from ingest.models import Article, Feed, FetchLog
+
+# SQLite limits bound parameters per statement; stay well under it.
+_IN_CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredFeed:
+    """A feed as the feeds file lists it."""
+
+    url: str
+    title: str | None = None
+    site_url: str | None = None
+    category: str | None = None
+    interval: float | None = None
+    allow_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed as read back from storage, what a poll needs."""
+
+    id: int
+    url: str
+    source_url: str
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    not_modified_since: datetime | None
+    interval_override: float | None
+    interval: float | None
+    consecutive_errors: int
+    error_since: datetime | None
+    allow_private: bool
+    ttl_hint: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """The new state of a feed after a poll (only the columns a poll may change)."""
+
+    last_polled_at: datetime
+    next_poll_at: datetime
+    last_status: int | None
+    consecutive_errors: int
+    error_since: datetime | None
+    last_error: str | None
+    values: dict[str, Any] = field(default_factory=dict)  # etag, title, url…: only when set
+
+
+@dataclass(frozen=True, slots=True)
+class FetchEvent:
+    started_at: datetime
+    duration_ms: int
+    status: int | None
+    outcome: str
+    new_count: int = 0
+    updated_count: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article written by a poll: what matching and alerts need."""
+
+    id: int
+    feed_id: int
+    is_new: bool
+    draft: ArticleDraft
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    added: tuple[str, ...]
+    retired: tuple[str, ...]
+    reactivated: tuple[str, ...]
+    updated: tuple[str, ...]
+
+
+def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) -> SyncReport:
+    """Make the database follow the feeds file: add, retire (articles stay), reactivate."""
+    wanted = {feed.url: feed for feed in declared}
+    added: list[str] = []
+    retired: list[str] = []
+    reactivated: list[str] = []
+    updated: list[str] = []
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(Feed.id, Feed.source_url, Feed.active, Feed.retired_reason, Feed.interval_override,
+                   Feed.category, Feed.allow_private, Feed.title)
+        ).all()
+        known = {row.source_url: row for row in rows}
+        for url, feed in wanted.items():
+            row = known.get(url)
+            if row is None:
+                conn.execute(
+                    Feed.__table__.insert().values(
+                        source_url=url, url=url, title=feed.title, site_url=feed.site_url,
+                        category=feed.category, interval_override=feed.interval,
+                        allow_private=feed.allow_private, active=True, next_poll_at=now,
+                        consecutive_errors=0, created_at=now,
+                    )
+                )
+                added.append(url)
+                continue
+            changes: dict[str, Any] = {}
+            if not row.active and row.retired_reason == REMOVED_FROM_FILE:
+                changes.update(active=True, retired_at=None, retired_reason=None, next_poll_at=now)
+                reactivated.append(url)
+            if (row.interval_override, row.category, row.allow_private) != (feed.interval, feed.category, feed.allow_private):
+                changes.update(interval_override=feed.interval, category=feed.category,
+                               allow_private=feed.allow_private)
+                if url not in reactivated:
+                    updated.append(url)
+            if feed.title and not row.title:
+                changes["title"] = feed.title
+            if changes:
+                conn.execute(update(Feed).where(Feed.id == row.id).values(**changes))
+        for url, row in known.items():
+            if url not in wanted and row.active:
+                conn.execute(
+                    update(Feed).where(Feed.id == row.id)
+                    .values(active=False, retired_at=now, retired_reason=REMOVED_FROM_FILE)
+                )
+                retired.append(url)
+    return SyncReport(tuple(added), tuple(retired), tuple(reactivated), tuple(updated))
+
+
+REMOVED_FROM_FILE = "removed from the feeds file"
+GONE = "gone (HTTP 410)"
+
+
+def claim_due_feeds(
+    engine: Engine, now: datetime, limit: int, lease: float, *, everything: bool = False,
+    only: Sequence[int] | None = None,
+) -> list[FeedState]:
+    """Take up to `limit` due feeds and push their next_poll_at out by a lease.
+
+    The lease is the claim: another daemon (PostgreSQL, SKIP LOCKED) will not take them,
+    and if this process dies the feeds become due again when the lease ends.
+    """
+    if limit <= 0:
+        return []
+    with engine.begin() as conn:
+        query = select(Feed.id).where(Feed.active.is_(True)).order_by(Feed.next_poll_at).limit(limit)
+        if not everything:
+            query = query.where(Feed.next_poll_at <= now)
+        if only is not None:
+            query = query.where(Feed.id.in_(list(only)))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            update(Feed).where(Feed.id.in_(ids)).values(next_poll_at=now + timedelta(seconds=lease))
+        )
+        rows = conn.execute(select(*_STATE_COLUMNS).where(Feed.id.in_(ids))).all()
+    return [FeedState(**row._asdict()) for row in rows]
+
+
+_STATE_COLUMNS = (
+    Feed.id, Feed.url, Feed.source_url, Feed.title, Feed.etag, Feed.last_modified, Feed.body_hash,
+    Feed.not_modified_since, Feed.interval_override, Feed.interval, Feed.consecutive_errors,
+    Feed.error_since, Feed.allow_private, Feed.ttl_hint,
+)
+
+
+def active_feed_ids(engine: Engine, now: datetime, *, everything: bool = False) -> list[int]:
+    """The feeds one `run --once` will poll: the due ones, or all with --all."""
+    query = select(Feed.id).where(Feed.active.is_(True)).order_by(Feed.next_poll_at)
+    if not everything:
+        query = query.where(Feed.next_poll_at <= now)
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def release_claims(engine: Engine, feed_ids: Sequence[int], now: datetime) -> None:
+    """Abandoned polls (shutdown): due again at once rather than after the lease."""
+    if feed_ids:
+        with engine.begin() as conn:
+            conn.execute(update(Feed).where(Feed.id.in_(list(feed_ids))).values(next_poll_at=now))
+
+
+def load_article_keys(
+    engine: Engine, feed_id: int, guids: set[str], links: set[str], contents: set[str]
+) -> list[StoredKey]:
+    """The stored articles of a feed that any of these keys could identify."""
+    found: dict[int, StoredKey] = {}
+    with engine.connect() as conn:
+        for column, values in ((Article.guid, guids), (Article.url_key, links), (Article.content_key, contents)):
+            items = sorted(values)
+            for start in range(0, len(items), _IN_CHUNK):
+                rows = conn.execute(
+                    select(Article.id, Article.guid, Article.url_key, Article.content_key, Article.fingerprint)
+                    .where(Article.feed_id == feed_id, column.in_(items[start : start + _IN_CHUNK]))
+                )
+                for row in rows:
+                    found[row.id] = StoredKey(row.id, row.guid, row.url_key, row.content_key, row.fingerprint)
+    return list(found.values())
+
+
+def _article_values(feed_id: int, article: ArticleDraft, now: datetime) -> dict[str, Any]:
+    entry = article.entry
+    return {
+        "feed_id": feed_id,
+        "guid": entry.guid,
+        "url": entry.link,
+        "url_key": article.url_key,
+        "content_key": article.content_key,
+        "fingerprint": article.fingerprint,
+        "title": entry.title,
+        "summary": entry.summary_text,
+        "summary_html": entry.summary_html,
+        "content_html": entry.content_html,
+        "content_text": entry.content_text,
+        "author": entry.author,
+        "published_at": article.published_at,
+        "updated_at": entry.updated,
+        "changed_at": now,
+    }
+
+
+def save_poll(
+    engine: Engine,
+    feed_id: int,
+    state: FeedUpdate,
+    event: FetchEvent,
+    plan: ArticlePlan | None,
+    now: datetime,
+    after_write: Any = None,
+) -> list[StoredArticle]:
+    """Write one poll's articles, feed state and fetch event in ONE transaction.
+
+    `after_write(conn, stored)` runs inside the same transaction (flags), so a crash
+    loses the whole poll or nothing.
+    """
+    stored: list[StoredArticle] = []
+    with engine.begin() as conn:
+        if plan is not None and plan.inserts:
+            rows = [_article_values(feed_id, a, now) | {"first_seen_at": now} for a in plan.inserts]
+            ids = conn.execute(
+                Article.__table__.insert().returning(Article.id, sort_by_parameter_order=True), rows
+            ).scalars().all()
+            stored.extend(StoredArticle(i, feed_id, True, a) for i, a in zip(ids, plan.inserts, strict=True))
+        if plan is not None:
+            for article_id, article in plan.updates:
+                conn.execute(
+                    update(Article).where(Article.id == article_id)
+                    .values(**_article_values(feed_id, article, now), version=Article.version + 1)
+                )
+                stored.append(StoredArticle(article_id, feed_id, False, article))
+        values = {k: v for k, v in asdict(state).items() if k != "values"} | state.values
+        conn.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+        conn.execute(FetchLog.__table__.insert().values(feed_id=feed_id, **asdict(event)))
+        if after_write is not None and stored:
+            after_write(conn, stored)
+    return stored
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    id: int
+    url: str
+    title: str | None
+    active: bool
+    retired_reason: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_status: int | None
+    consecutive_errors: int
+    error_since: datetime | None
+    last_error: str | None
+    next_poll_at: datetime
+    articles: int
+
+
+def feed_statuses(engine: Engine) -> list[FeedStatus]:
+    counts = (
+        select(Article.feed_id, func.count().label("n")).group_by(Article.feed_id).subquery()
+    )
+    query = (
+        select(
+            Feed.id, Feed.url, Feed.title, Feed.active, Feed.retired_reason, Feed.last_polled_at,
+            Feed.last_success_at, Feed.last_status, Feed.consecutive_errors, Feed.error_since,
+            Feed.last_error, Feed.next_poll_at, func.coalesce(counts.c.n, 0).label("articles"),
+        )
+        .outerjoin(counts, counts.c.feed_id == Feed.id)
+        .order_by(Feed.active.desc(), Feed.consecutive_errors.desc(), Feed.url)
+    )
+    with engine.connect() as conn:
+        return [FeedStatus(**row._asdict()) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedArticle:
+    id: int
+    feed_url: str
+    guid: str | None
+    url: str | None
+    title: str
+    summary: str
+    published: datetime
+    first_seen: datetime
+
+
+def iter_articles(
+    engine: Engine, since: datetime | None = None, article_ids: Any = None, batch: int = 1000
+) -> Iterator[ExportedArticle]:
+    """Stored articles oldest first, streamed in batches (keyset pagination)."""
+    last_id = 0
+    while True:
+        query = (
+            select(Article.id, Feed.source_url.label("feed_url"), Article.guid, Article.url, Article.title,
+                   Article.summary, Article.published_at.label("published"),
+                   Article.first_seen_at.label("first_seen"))
+            .join(Feed, Feed.id == Article.feed_id)
+            .where(Article.id > last_id)
+            .order_by(Article.id)
+            .limit(batch)
+        )
+        if since is not None:
+            query = query.where(or_(Article.first_seen_at >= since, Article.published_at >= since))
+        if article_ids is not None:
+            query = query.where(Article.id.in_(article_ids))
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        for row in rows:
+            yield ExportedArticle(**row._asdict())
+        last_id = rows[-1].id
+
+
+def prune_fetch_log(engine: Engine, older_than: datetime) -> int:
+    with engine.begin() as conn:
+        result = conn.execute(FetchLog.__table__.delete().where(FetchLog.started_at < older_than))
+        return int(result.rowcount or 0)
+
+
+def move_feed(engine: Engine, feed_id: int, new_url: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(Feed).where(Feed.id == feed_id).values(url=new_url))
+
+

@@ -1,0 +1,79 @@
+"""Which entries are new, changed or already stored (pure, no database)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from ingest.dedupe import StoredKey, draft, normalize_link, plan_articles
+from ingest.records import ParsedEntry
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def entry(guid: str | None = "g1", link: str | None = "https://ex.com/a", title: str = "T", text: str = "body") -> ParsedEntry:
+    return ParsedEntry(
+        guid=guid, link=link, title=title, summary_html=text, summary_text=text, content_html="",
+        content_text="", author=None, published=NOW - timedelta(hours=1), updated=None,
+    )
+
+
+def stored(e: ParsedEntry, article_id: int = 1) -> StoredKey:
+    d = draft(e, NOW)
+    return StoredKey(article_id, e.guid, d.url_key, d.content_key, d.fingerprint)
+
+
+def test_normalize_link_drops_tracking_and_fragment() -> None:
+    assert (
+        normalize_link("HTTPS://Example.COM:443/News/1?utm_source=rss&id=7&fbclid=x#top")
+        == "https://example.com/News/1?id=7"
+    )
+    assert normalize_link("http://example.com") == "http://example.com/"
+    assert normalize_link("http://example.com:8080/a?b=2&a=1") == "http://example.com:8080/a?a=1&b=2"
+
+
+def test_first_poll_inserts_everything_and_second_poll_nothing() -> None:
+    entries = [entry("a", "https://ex.com/a"), entry("b", "https://ex.com/b", title="B")]
+    plan = plan_articles(entries, [], NOW)
+    assert len(plan.inserts) == 2 and not plan.updates
+    again = plan_articles(entries, [stored(entries[0], 1), stored(entries[1], 2)], NOW)
+    assert not again.inserts and not again.updates and again.unchanged == 2
+
+
+def test_edited_entry_is_an_update_of_the_same_article() -> None:
+    old = entry(text="first version")
+    new = replace(old, summary_html="second version", summary_text="second version")
+    plan = plan_articles([new], [stored(old, 42)], NOW)
+    assert [article_id for article_id, _ in plan.updates] == [42]
+    assert not plan.inserts
+
+
+def test_without_guid_the_normalized_link_identifies() -> None:
+    old = entry(guid=None, link="https://ex.com/a?utm_medium=rss")
+    new = replace(old, link="https://EX.com/a#comments", title="Retitled")
+    plan = plan_articles([new], [stored(old, 7)], NOW)
+    assert plan.updates[0][0] == 7
+
+
+def test_without_guid_or_link_title_and_text_identify() -> None:
+    old = entry(guid=None, link=None)
+    plan = plan_articles([old], [stored(old, 9)], NOW)
+    assert plan.unchanged == 1 and not plan.inserts
+
+
+def test_different_guids_sharing_a_link_are_different_articles() -> None:
+    home = "https://ex.com/"
+    plan = plan_articles([entry("g2", home, title="Second")], [stored(entry("g1", home), 1)], NOW)
+    assert len(plan.inserts) == 1
+
+
+def test_duplicate_guids_inside_one_document_store_once() -> None:
+    plan = plan_articles([entry("dup", title="one"), entry("dup", title="two")], [], NOW)
+    assert [a.entry.title for a in plan.inserts] == ["one"]
+
+
+def test_dates_missing_or_far_future_become_first_seen() -> None:
+    assert draft(replace(entry(), published=None), NOW).published_at == NOW
+    assert draft(replace(entry(), published=NOW + timedelta(days=30)), NOW).published_at == NOW
+    old = datetime(1969, 7, 20, tzinfo=UTC)
+    assert draft(replace(entry(), published=old), NOW).published_at == old

@@ -1,0 +1,148 @@
+"""Storage on a real SQLite file and a real PostgreSQL: migrations, sync, claims, one transaction per poll."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from ingest.db import check_schema, create_db_engine, current_revision, downgrade, head_revision, upgrade
+from ingest.dedupe import plan_articles
+from ingest.errors import SchemaError
+from ingest.models import Article, Feed, FetchLog
+from ingest.records import ParsedEntry
+from ingest.store import (
+    REMOVED_FROM_FILE,
+    DeclaredFeed,
+    FeedUpdate,
+    FetchEvent,
+    active_feed_ids,
+    claim_due_feeds,
+    feed_statuses,
+    iter_articles,
+    load_article_keys,
+    save_poll,
+    sync_feeds,
+)
+from ingest.dedupe import lookup_keys
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def entry(n: int, title: str | None = None) -> ParsedEntry:
+    return ParsedEntry(
+        guid=f"guid-{n}", link=f"https://ex.com/{n}", title=title or f"Story {n}", summary_html="<p>s</p>",
+        summary_text="s", content_html="", content_text="", author=None,
+        published=NOW - timedelta(minutes=n), updated=None,
+    )
+
+
+def update_after(now: datetime) -> FeedUpdate:
+    return FeedUpdate(last_polled_at=now, next_poll_at=now + timedelta(minutes=30), last_status=200,
+                      consecutive_errors=0, error_since=None, last_error=None)
+
+
+def test_migrations_go_up_and_down_and_the_schema_check_says_what_to_run(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    with pytest.raises(SchemaError, match="ingest db upgrade"):
+        check_schema(engine)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    check_schema(engine)
+    downgrade(engine, "20261124_0001")
+    with pytest.raises(SchemaError, match="run `ingest db upgrade`"):
+        check_schema(engine)
+    downgrade(engine, "base")
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '29990101_0001'"))
+    with pytest.raises(SchemaError, match="newer than this version"):
+        check_schema(engine)
+    engine.dispose()
+
+
+def test_sync_adds_retires_and_reactivates_keeping_articles(engine: Engine) -> None:
+    a, b = "https://a.example/feed", "https://b.example/feed"
+    report = sync_feeds(engine, [DeclaredFeed(a), DeclaredFeed(b, interval=900)], NOW)
+    assert set(report.added) == {a, b}
+    feed_id = claim_due_feeds(engine, NOW, 10, 60, everything=True, only=None)[0].id
+    save_poll(engine, feed_id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
+              plan_articles([entry(1)], [], NOW), NOW)
+    report = sync_feeds(engine, [DeclaredFeed(b, interval=900)], NOW)
+    assert report.retired == (a,)
+    with engine.connect() as conn:
+        row = conn.execute(select(Feed.active, Feed.retired_reason).where(Feed.source_url == a)).one()
+        assert (row.active, row.retired_reason) == (False, REMOVED_FROM_FILE)
+        assert conn.execute(select(func.count()).select_from(Article)).scalar_one() == 1
+    report = sync_feeds(engine, [DeclaredFeed(a), DeclaredFeed(b, interval=900)], NOW)
+    assert report.reactivated == (a,)
+
+
+def test_claims_take_due_feeds_once_and_the_lease_brings_them_back(engine: Engine) -> None:
+    sync_feeds(engine, [DeclaredFeed(f"https://f{i}.example/rss") for i in range(5)], NOW)
+    first = claim_due_feeds(engine, NOW, 3, lease=600)
+    second = claim_due_feeds(engine, NOW, 10, lease=600)
+    assert len(first) == 3 and len(second) == 2
+    assert not {f.id for f in first} & {f.id for f in second}
+    assert claim_due_feeds(engine, NOW + timedelta(minutes=5), 10, lease=600) == []
+    assert len(claim_due_feeds(engine, NOW + timedelta(minutes=11), 10, lease=600)) == 5
+    assert len(active_feed_ids(engine, NOW, everything=True)) == 5
+
+
+def test_a_poll_is_written_in_one_transaction(engine: Engine) -> None:
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    plan = plan_articles([entry(1), entry(2)], [], NOW)
+
+    def explode(conn: object, stored: object) -> None:
+        raise RuntimeError("crash while writing flags")
+
+    with pytest.raises(RuntimeError):
+        save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"), plan, NOW, explode)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Article)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(FetchLog)).scalar_one() == 0
+        assert conn.execute(select(Feed.last_polled_at)).scalar_one() is None
+
+    stored = save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored", 2), plan, NOW)
+    assert [s.is_new for s in stored] == [True, True]
+    assert len({s.id for s in stored}) == 2
+
+
+def test_edit_updates_in_place_keeping_first_seen(engine: Engine) -> None:
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
+              plan_articles([entry(1)], [], NOW), NOW)
+    later = NOW + timedelta(hours=1)
+    edited = [entry(1, title="Story 1 (updated)")]
+    known = load_article_keys(engine, feed.id, *lookup_keys(edited))
+    plan = plan_articles(edited, known, later)
+    assert len(plan.updates) == 1
+    stored = save_poll(engine, feed.id, update_after(later), FetchEvent(later, 5, 200, "stored"), plan, later)
+    assert [s.is_new for s in stored] == [False]
+    [article] = list(iter_articles(engine))
+    assert article.title == "Story 1 (updated)"
+    assert article.first_seen == NOW
+    with engine.connect() as conn:
+        assert conn.execute(select(Article.version)).scalar_one() == 2
+
+
+def test_status_counts_articles_per_feed(engine: Engine) -> None:
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed"), DeclaredFeed("https://b.example/feed")], NOW)
+    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
+              plan_articles([entry(1), entry(2), entry(3)], [], NOW), NOW)
+    counts = {s.url: s.articles for s in feed_statuses(engine)}
+    assert counts[feed.url] == 3
+    assert sorted(counts.values()) == [0, 3]
+
+
+def test_export_streams_in_batches_with_since(engine: Engine) -> None:
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
+              plan_articles([entry(i) for i in range(25)], [], NOW), NOW)
+    assert len(list(iter_articles(engine, batch=7))) == 25
+    assert list(iter_articles(engine, since=NOW + timedelta(days=1))) == []
