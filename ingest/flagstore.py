@@ -1,0 +1,189 @@
+"""Storage of flags and mentions (the SQL of the watchlist stage)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ingest.models import Article, Feed, Flag, Mention
+
+PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRow:
+    """A flag to be written."""
+
+    article_id: int
+    rule: str
+    kind: str
+    name: str
+    priority: str
+    evidence: str
+    field: str
+    source: str
+    mentions: list[dict[str, Any]]
+    watchlist_version: str
+    raised_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MentionRow:
+    article_id: int
+    target: str
+    kind: str
+    count: int
+    seen_at: datetime
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+
+
+def insert_flags(conn: Connection, rows: Sequence[FlagRow]) -> list[int]:
+    """Write flags that are not there yet (same article + rule = same flag). New ids back."""
+    if not rows:
+        return []
+    statement = (
+        _insert(conn, Flag.__table__)
+        .on_conflict_do_nothing(index_elements=["article_id", "rule"])
+        .returning(Flag.__table__.c.id)
+    )
+    new_ids: list[int] = []
+    for row in rows:  # RETURNING with ON CONFLICT DO NOTHING is per row on SQLite
+        new_ids.extend(conn.execute(statement, asdict(row)).scalars())
+    return new_ids
+
+
+def upsert_mentions(conn: Connection, rows: Sequence[MentionRow]) -> None:
+    if not rows:
+        return
+    statement = _insert(conn, Mention.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=["article_id", "target"], set_={"count": statement.excluded.count}
+    )
+    conn.execute(statement, [asdict(row) for row in rows])
+
+
+def delete_flags(conn: Connection, flag_ids: Sequence[int]) -> None:
+    if flag_ids:
+        conn.execute(delete(Flag).where(Flag.id.in_(list(flag_ids))))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFlag:
+    """A flag read back with its article and feed, for listing, digests and alerts."""
+
+    id: int
+    article_id: int
+    rule: str
+    kind: str
+    name: str
+    priority: str
+    evidence: str
+    field: str
+    source: str
+    mentions: list[dict[str, Any]]
+    watchlist_version: str
+    raised_at: datetime
+    alerted_at: datetime | None
+    title: str
+    url: str | None
+    published_at: datetime
+    feed_title: str | None
+    feed_url: str
+
+
+def list_flags(
+    engine: Engine,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    priorities: Sequence[str] | None = None,
+    limit: int | None = None,
+    flag_ids: Sequence[int] | None = None,
+) -> list[StoredFlag]:
+    query = (
+        select(
+            Flag.id, Flag.article_id, Flag.rule, Flag.kind, Flag.name, Flag.priority, Flag.evidence,
+            Flag.field, Flag.source, Flag.mentions, Flag.watchlist_version, Flag.raised_at,
+            Flag.alerted_at, Article.title, Article.url, Article.published_at,
+            Feed.title.label("feed_title"), Feed.source_url.label("feed_url"),
+        )
+        .join(Article, Article.id == Flag.article_id)
+        .join(Feed, Feed.id == Article.feed_id)
+        .order_by(Flag.raised_at.desc(), Flag.id.desc())
+    )
+    if since is not None:
+        query = query.where(Flag.raised_at >= since)
+    if until is not None:
+        query = query.where(Flag.raised_at < until)
+    if priorities:
+        query = query.where(Flag.priority.in_(list(priorities)))
+    if flag_ids is not None:
+        query = query.where(Flag.id.in_(list(flag_ids)))
+    if limit:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        return [StoredFlag(**row._asdict()) for row in conn.execute(query)]
+
+
+def flagged_article_ids(engine: Engine, since: datetime | None = None) -> list[int]:
+    query = select(Flag.article_id).distinct()
+    if since is not None:
+        query = query.join(Article, Article.id == Flag.article_id).where(
+            or_(Article.first_seen_at >= since, Article.published_at >= since)
+        )
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleText:
+    id: int
+    title: str
+    summary: str
+    content: str
+
+
+def iter_article_texts(engine: Engine, since: datetime | None = None, batch: int = 500) -> Iterator[ArticleText]:
+    last_id = 0
+    while True:
+        query = (
+            select(Article.id, Article.title, Article.summary, Article.content_text.label("content"))
+            .where(Article.id > last_id)
+            .order_by(Article.id)
+            .limit(batch)
+        )
+        if since is not None:
+            query = query.where(or_(Article.first_seen_at >= since, Article.published_at >= since))
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        yield from (ArticleText(**row._asdict()) for row in rows)
+        last_id = rows[-1].id
+
+
+def count_articles(engine: Engine, since: datetime | None = None) -> int:
+    query = select(func.count()).select_from(Article)
+    if since is not None:
+        query = query.where(or_(Article.first_seen_at >= since, Article.published_at >= since))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def flags_of_articles(conn: Connection, article_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """article id → {rule: flag id} for these articles."""
+    found: dict[int, dict[str, int]] = {}
+    if not article_ids:
+        return found
+    rows = conn.execute(select(Flag.id, Flag.article_id, Flag.rule).where(Flag.article_id.in_(list(article_ids))))
+    for row in rows:
+        found.setdefault(row.article_id, {})[row.rule] = row.id
+    return found
