@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ingest import __version__
@@ -187,13 +188,13 @@ def status(
     for row in rows:
         style = "dim" if not row.active else "red" if row.consecutive_errors else None
         table.add_row(
-            row.title or row.url,
+            escape(row.title or row.url),  # feed-provided text, not Rich markup
             ago(row.last_polled_at, now),
             ago(row.last_success_at, now),
             str(row.last_status or "-"),
             str(row.consecutive_errors),
-            (row.last_error or "")[:120],
-            ago(row.next_poll_at, now) if row.active else f"retired: {row.retired_reason}",
+            escape((row.last_error or "")[:120]),
+            ago(row.next_poll_at, now) if row.active else f"retired: {escape(row.retired_reason or '')}",
             str(row.articles),
             style=style,
         )

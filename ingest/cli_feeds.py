@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ingest import feedsfile
@@ -76,15 +77,25 @@ def remove(url: str, config: ConfigOption = None) -> None:
 
 @feeds_app.command("list")
 def list_feeds(config: ConfigOption = None) -> None:
-    """The feeds the file declares."""
+    """The feeds the file declares (a table on a terminal, tab-separated lines in a pipe)."""
     settings = settings_for(config)
     feeds = call(lambda: feedsfile.read_feeds_file(settings.feeds_file))
+    rows = [
+        (feed.url, feed.title or "", feed.category or "",
+         format_duration(feed.interval) if feed.interval else "default")
+        for feed in feeds
+    ]
+    if not console.is_terminal:
+        # Piped into grep/cut/xargs: a folded table would break the URLs.
+        for row in rows:
+            sys.stdout.write("\t".join(row) + "\n")
+        return
     table = Table(title=f"{len(feeds)} feeds in {settings.feeds_file}", expand=False)
-    for column in ("Title", "URL", "Category", "Interval"):
+    table.add_column("URL", no_wrap=True)
+    for column in ("Title", "Category", "Interval"):
         table.add_column(column, overflow="fold")
-    for feed in feeds:
-        table.add_row(feed.title or "", feed.url, feed.category or "",
-                      format_duration(feed.interval) if feed.interval else "default")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
 
 

@@ -8,10 +8,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ingest.cli_common import ConfigOption, console, errors_as_exit_codes, iso, parse_since, settings_for
+from ingest.cli_common import (
+    EXIT_USAGE,
+    ConfigOption,
+    console,
+    errors_as_exit_codes,
+    fail,
+    iso,
+    parse_since,
+    settings_for,
+)
 from ingest.db import check_schema, create_db_engine
 from ingest.flagging import rematch
 from ingest.flagstore import PRIORITY_ORDER, count_articles, list_flags
@@ -33,8 +43,7 @@ def flags_command(
     wanted = None
     if priority:
         if priority not in PRIORITY_ORDER:
-            console.print(f"--priority must be one of {', '.join(PRIORITIES)}")
-            raise typer.Exit(2)
+            fail(f"--priority must be one of {', '.join(PRIORITIES)}", EXIT_USAGE)
         wanted = [p for p in PRIORITIES if PRIORITY_ORDER[p] <= PRIORITY_ORDER[priority]]
     engine = create_db_engine(settings.database)
     with errors_as_exit_codes():
@@ -58,9 +67,11 @@ def flags_command(
         table.add_row(
             flag.raised_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             f"[{colors.get(flag.priority, '')}]{flag.priority}[/]",
-            flag.name,
-            f"{flag.title}\n[dim]{flag.feed_title or flag.feed_url}[/]\n[link={flag.url}]{flag.url}[/link]",
-            flag.evidence,
+            escape(flag.name),
+            # Feed text is untrusted: escaped so "[...]" in a headline is shown, not parsed.
+            f"{escape(flag.title)}\n[dim]{escape(flag.feed_title or flag.feed_url)}[/]\n"
+            f"{escape(flag.url or '')}",
+            escape(flag.evidence),
         )
     console.print(table)
 

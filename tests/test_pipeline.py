@@ -181,15 +181,19 @@ def test_unmigrated_database_refuses_with_the_command_to_run(tmp_path: Path, fee
 
 
 def test_bad_config_exits_2_naming_file_line_and_key(instance: Instance) -> None:
-    instance.config.write_text(instance.config.read_text() + "\n[http]\nmax_redirects = -3\n")
+    text = instance.config.read_text().replace("[http]\n", "[http]\nmax_redirects = -3\n")
+    instance.config.write_text(text)
     result = instance.cli("run", "--once", expect=2)
-    assert "ingest.toml" in result.output and "max_redirects" in result.output
+    assert "ingest.toml:" in result.output and "max_redirects" in result.output
+    line = text.splitlines().index("max_redirects = -3") + 1
+    assert f"ingest.toml:{line}:" in result.output
 
 
 def test_feeds_add_list_remove_and_status(instance: Instance) -> None:
     instance.server.add("/a.xml", rss([story(1)]))
     instance.cli("feeds", "add", instance.server.url("/a.xml"), "--interval", "15m")
-    assert instance.server.url("/a.xml") in instance.cli("feeds", "list").output
+    listed = instance.cli("feeds", "list").output.splitlines()
+    assert [line.split("\t")[::3] for line in listed] == [[instance.server.url("/a.xml"), "15m"]]
     instance.run_once()
     assert "1 articles" in instance.cli("status").output.replace("\n", " ") or \
         status_of(instance)[instance.server.url("/a.xml")]["articles"] == 1
