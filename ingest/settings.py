@@ -105,6 +105,22 @@ class ParseSettings(_Section):
     workers: int = Field(0, ge=0, le=64, description="parser processes; 0 = one per core")
 
 
+class FullTextSettings(_Section):
+    """Article pages fetched for entries whose feed text is cut (`ingest.fulltext`)."""
+
+    enabled: bool = True
+    mode: Literal["auto", "always", "never"] = "auto"  # a feed's fullText="…" overrides it
+    min_chars: int = Field(500, ge=0, description="auto: feed text shorter than this is cut")
+    concurrency: int = Field(8, ge=1, le=256)
+    per_host: int = Field(2, ge=1, le=64)
+    per_host_delay: Duration = 1.0  # between two page requests to one host
+    queue_size: int = Field(200, ge=1, le=100_000)  # in memory; the rest wait in the database
+    max_page_size: Size = 2 * 2**20  # a longer page is cut here (its start holds the story)
+    extract_workers: int = Field(1, ge=1, le=64)
+    claim_lease: Duration = 600  # a claimed page is free again after this if the daemon died
+    robots_ttl: Duration = 6 * 3600
+
+
 class EmailSettings(_Section):
     host: str
     port: int = Field(587, ge=1, le=65535)
@@ -182,6 +198,7 @@ class Settings(_Section):
     parse: ParseSettings = ParseSettings()
     digest: DigestSettings = DigestSettings()
     alerts: AlertSettings = AlertSettings()
+    fulltext: FullTextSettings = FullTextSettings()
 
     @property
     def digest_dir(self) -> Path:
@@ -202,7 +219,7 @@ class Settings(_Section):
         return self.database.startswith("sqlite")
 
 
-_SECTIONS = {"polling", "http", "parse", "digest", "alerts"}
+_SECTIONS = {"polling", "http", "parse", "digest", "alerts", "fulltext"}
 _PATH_KEYS = ("data_dir", "feeds_file", "watchlist_file")
 
 
