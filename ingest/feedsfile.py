@@ -1,7 +1,8 @@
 """The feeds file (OPML): what to poll, as a user edits, diffs and keeps it in git.
 
 Per-feed options are OPML attributes on the outline: `interval="15m"`,
-`allowPrivate="true"` (a feed on a private or loopback address). Nested outlines
+`allowPrivate="true"` (a feed on a private or loopback address), `fullText="auto"`
+(`always`, `never`: when to fetch article pages, see `ingest.fulltext`). Nested outlines
 are categories. Editing keeps comments and the rest of the file.
 """
 
@@ -18,6 +19,7 @@ from ingest.errors import ConfigError
 from ingest.settings import format_duration, parse_duration
 from ingest.store import DeclaredFeed
 
+FULL_TEXT_MODES = ("auto", "always", "never")
 _UNSAFE = re.compile(rb"<!(ENTITY|DOCTYPE)", re.IGNORECASE)
 
 
@@ -42,6 +44,11 @@ def read_feeds_file(path: Path) -> list[DeclaredFeed]:
             except ValueError as exc:
                 line = _line_of(path, f'interval="{outline.get("interval")}"')
                 raise ConfigError(str(exc), file=str(path), line=line, field="outline.interval") from None
+        full_text = (outline.get("fullText") or "").strip().lower() or None
+        if full_text is not None and full_text not in FULL_TEXT_MODES:
+            line = _line_of(path, f'fullText="{outline.get("fullText")}"')
+            raise ConfigError(f"fullText must be auto, always or never, got {full_text!r}",
+                              file=str(path), line=line, field="outline.fullText")
         feeds.setdefault(
             url,
             DeclaredFeed(
@@ -51,6 +58,7 @@ def read_feeds_file(path: Path) -> list[DeclaredFeed]:
                 category=category,
                 interval=interval,
                 allow_private=(outline.get("allowPrivate") or "").lower() in {"1", "true", "yes"},
+                full_text=full_text,
             ),
         )
     return list(feeds.values())
@@ -152,6 +160,8 @@ def write_opml(feeds: Sequence[DeclaredFeed], title: str = "ingest feeds") -> st
             attrs["interval"] = format_duration(feed.interval)
         if feed.allow_private:
             attrs["allowPrivate"] = "true"
+        if feed.full_text:
+            attrs["fullText"] = feed.full_text
         ET.SubElement(parent, "outline", attrs)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -74,6 +74,7 @@ class Feed(Base):
     category: Mapped[str | None] = mapped_column(String(256))
     interval_override: Mapped[float | None] = mapped_column(Float)
     allow_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    full_text: Mapped[str | None] = mapped_column(String(8))  # auto | always | never; None: settings
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retired_reason: Mapped[str | None] = mapped_column(String(256))
@@ -119,9 +120,22 @@ class Article(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # The article page (ingest.fulltext): None = not wanted | pending | fetched | failed,
+    # for the article version in page_version; a claim (page_claimed_at) leases it to a worker.
+    page_status: Mapped[str | None] = mapped_column(String(16))
+    page_version: Mapped[int | None] = mapped_column(Integer)
+    page_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    page_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    page_text: Mapped[str | None] = mapped_column(Text)  # main text, boilerplate removed
+    page_url: Mapped[str | None] = mapped_column(String(4096))  # canonical, when stated
+    page_language: Mapped[str | None] = mapped_column(String(35))  # BCP 47, when stated
+    page_cut: Mapped[bool | None] = mapped_column(Boolean)  # longer than max_page_size
+    page_failure: Mapped[str | None] = mapped_column(String(32))  # http_403, robots, timeout…
+    page_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ux_articles_feed_guid", "feed_id", "guid", unique=True),
+        Index("ix_articles_page_status", "page_status"),
         Index("ix_articles_feed_url_key", "feed_id", "url_key"),
         Index("ix_articles_feed_content_key", "feed_id", "content_key"),
         Index("ix_articles_first_seen", "first_seen_at"),

@@ -30,6 +30,7 @@ class DeclaredFeed:
     category: str | None = None
     interval: float | None = None
     allow_private: bool = False
+    full_text: str | None = None  # auto | always | never; None: the [fulltext] mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
     with engine.begin() as conn:
         rows = conn.execute(
             select(Feed.id, Feed.source_url, Feed.active, Feed.retired_reason, Feed.interval_override,
-                   Feed.category, Feed.allow_private, Feed.title)
+                   Feed.category, Feed.allow_private, Feed.title, Feed.full_text)
         ).all()
         known = {row.source_url: row for row in rows}
         for url, feed in wanted.items():
@@ -114,7 +115,8 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
                     Feed.__table__.insert().values(
                         source_url=url, url=url, title=feed.title, site_url=feed.site_url,
                         category=feed.category, interval_override=feed.interval,
-                        allow_private=feed.allow_private, active=True, next_poll_at=now,
+                        allow_private=feed.allow_private, full_text=feed.full_text,
+                        active=True, next_poll_at=now,
                         consecutive_errors=0, created_at=now,
                     )
                 )
@@ -124,9 +126,11 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
             if not row.active and row.retired_reason == REMOVED_FROM_FILE:
                 changes.update(active=True, retired_at=None, retired_reason=None, next_poll_at=now)
                 reactivated.append(url)
-            if (row.interval_override, row.category, row.allow_private) != (feed.interval, feed.category, feed.allow_private):
+            if (row.interval_override, row.category, row.allow_private, row.full_text) != (
+                feed.interval, feed.category, feed.allow_private, feed.full_text
+            ):
                 changes.update(interval_override=feed.interval, category=feed.category,
-                               allow_private=feed.allow_private)
+                               allow_private=feed.allow_private, full_text=feed.full_text)
                 if url not in reactivated:
                     updated.append(url)
             if feed.title and not row.title:
