@@ -132,6 +132,7 @@ class _Chain:
     redirects: int = 0
     permanent: bool = True  # every redirect so far was 301/308
     started: float = 0.0
+    cut_at: int | None = None  # cut the body here instead of refusing it (article pages)
 
 
 class Fetcher:
@@ -175,20 +176,34 @@ class Fetcher:
         return await self._get(req.url, headers, allow_private=req.allow_private)
 
     async def fetch_page(
-        self, url: str, *, allow_private: bool = False, accept: str = PAGE_ACCEPT
+        self,
+        url: str,
+        *,
+        allow_private: bool = False,
+        accept: str = PAGE_ACCEPT,
+        cut_at: int | None = None,
     ) -> FetchedFeed:
-        """GET an article page under the same limits as a feed."""
-        return await self._get(url, {"Accept": accept}, allow_private=allow_private)
+        """GET an article page under the same limits as a feed.
+
+        With `cut_at`, a longer body is cut there (`FetchedFeed.cut`) rather than refused:
+        the start of a page holds its story.
+        """
+        return await self._get(url, {"Accept": accept}, allow_private=allow_private, cut_at=cut_at)
 
     async def _get(
-        self, url: str, headers: Mapping[str, str], *, allow_private: bool
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        allow_private: bool,
+        cut_at: int | None = None,
     ) -> FetchedFeed:
         if self.limits.allow_private_networks:
             policy = NetworkPolicy.ANY
         else:
             policy = NetworkPolicy.OPERATOR if allow_private else NetworkPolicy.PUBLIC
         try:
-            chain = _Chain(url, _http_url(url, url), policy, headers)
+            chain = _Chain(url, _http_url(url, url), policy, headers, cut_at=cut_at)
             return await self._follow(chain)
         except FetchError:
             raise
@@ -231,20 +246,26 @@ class Fetcher:
             if status in REDIRECT_STATUSES and location:
                 await discard(response)
                 return _Hop(status, location=_http_url(chain.url, location, base=chain.current))
+            cut = False
             if 200 <= status < 300:
-                body = await self._read_body(chain.url, response)
+                body, cut = await self._read_body(chain.url, response, chain.cut_at)
             else:
                 body = b""
                 await discard(response)
-            return _Hop(status, result=self._result(chain, response, body))
+            return _Hop(status, result=self._result(chain, response, body, cut))
         finally:
             # A body left unread (a bomb, a huge error page) closes the connection.
             await response.aclose()
 
-    async def _read_body(self, url: str, response: httpx.Response) -> bytes:
+    async def _read_body(
+        self, url: str, response: httpx.Response, cut_at: int | None = None
+    ) -> tuple[bytes, bool]:
+        """The decoded body, and whether it was cut at `cut_at` (else over the cap raises)."""
         cap = self.limits.max_body_bytes
+        if cut_at is not None:
+            cap = min(cut_at, cap)
         length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > cap:
+        if cut_at is None and length.isdigit() and int(length) > cap:
             raise _too_large(url, cap, f"Content-Length {length}")
         body = bytearray()
         received = 0
@@ -252,21 +273,29 @@ class Fetcher:
             decoders = decoder_chain(response.headers.get("content-encoding"))
             async for chunk in response.aiter_raw():
                 received += len(chunk)
-                if received > cap:
+                if received > cap and cut_at is None:
                     raise _too_large(url, cap, f"over {received} bytes on the wire")
                 for piece in decode(decoders, chunk):
                     body += piece
                     if len(body) > cap:
-                        raise _too_large(url, cap, "decoded")
+                        if cut_at is None:
+                            raise _too_large(url, cap, "decoded")
+                        return bytes(body[:cap]), True
+                if received > cap:  # cutting, and the wire alone is past the cap
+                    return bytes(body[:cap]), True
             for piece in decode(decoders, b"", final=True):
                 body += piece
                 if len(body) > cap:
-                    raise _too_large(url, cap, "decoded")
+                    if cut_at is None:
+                        raise _too_large(url, cap, "decoded")
+                    return bytes(body[:cap]), True
         except DecodeError as exc:
             raise FetchError(url, "protocol", str(exc)) from exc
-        return bytes(body)
+        return bytes(body), False
 
-    def _result(self, chain: _Chain, response: httpx.Response, body: bytes) -> FetchedFeed:
+    def _result(
+        self, chain: _Chain, response: httpx.Response, body: bytes, cut: bool = False
+    ) -> FetchedFeed:
         headers = response.headers
         final_url = str(chain.current)
         moved = chain.permanent and chain.redirects > 0
@@ -282,6 +311,7 @@ class Fetcher:
             retry_after=parse_retry_after(headers.get("retry-after"), datetime.now(UTC)),
             max_age=parse_max_age(headers.get("cache-control")),
             elapsed=time.monotonic() - chain.started,
+            cut=cut,
         )
 
     @asynccontextmanager

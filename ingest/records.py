@@ -42,6 +42,7 @@ class FetchedFeed:
     retry_after: datetime | None  # aware UTC, from Retry-After (seconds or HTTP-date)
     max_age: int | None  # seconds, from Cache-Control max-age
     elapsed: float  # seconds, the whole request
+    cut: bool = False  # the body was cut at the caller's `cut_at` (article pages), not refused
 
 
 @dataclass(frozen=True, slots=True)
