@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ingest.digest.inputs import DigestArticle, DigestFlag, DigestInputs, EntityTrend, FailingFeed
@@ -34,15 +34,23 @@ def digest_inputs(
     flags = list_flags(engine, since=start, until=end)
     with engine.connect() as conn:
         articles_ingested = conn.execute(
-            select(func.count()).select_from(Article)
+            select(func.count())
+            .select_from(Article)
             .where(Article.first_seen_at >= start, Article.first_seen_at < end)
         ).scalar_one()
         feeds_polled = conn.execute(
-            select(func.count(func.distinct(FetchLog.feed_id)))
-            .where(FetchLog.started_at >= start, FetchLog.started_at < end)
+            select(func.count(func.distinct(FetchLog.feed_id))).where(
+                FetchLog.started_at >= start, FetchLog.started_at < end
+            )
         ).scalar_one()
         failing_rows = conn.execute(
-            select(Feed.source_url, Feed.title, Feed.error_since, Feed.consecutive_errors, Feed.last_error)
+            select(
+                Feed.source_url,
+                Feed.title,
+                Feed.error_since,
+                Feed.consecutive_errors,
+                Feed.last_error,
+            )
             .where(Feed.active.is_(True), Feed.consecutive_errors > 0)
             .order_by(Feed.error_since)
         ).all()
@@ -71,9 +79,16 @@ def digest_inputs(
 
 def _digest_flag(flag: StoredFlag) -> DigestFlag:
     return DigestFlag(
-        flag_id=flag.id, article_id=flag.article_id, rule=flag.rule, kind=flag.kind, name=flag.name,
-        priority=flag.priority, evidence=flag.evidence, source=flag.source,
-        mentions=tuple(flag.mentions or ()), raised_at=flag.raised_at,
+        flag_id=flag.id,
+        article_id=flag.article_id,
+        rule=flag.rule,
+        kind=flag.kind,
+        name=flag.name,
+        priority=flag.priority,
+        evidence=flag.evidence,
+        source=flag.source,
+        mentions=tuple(flag.mentions or ()),
+        raised_at=flag.raised_at,
     )
 
 
@@ -81,29 +96,47 @@ def _articles(conn: Connection, ids: Sequence[int]) -> dict[int, DigestArticle]:
     found: dict[int, DigestArticle] = {}
     for start in range(0, len(ids), 500):
         rows = conn.execute(
-            select(Article.id, Article.title, Article.url, Article.summary, Article.content_text,
-                   Article.published_at, Feed.title.label("feed_title"), Feed.source_url)
+            select(
+                Article.id,
+                Article.title,
+                Article.url,
+                Article.summary,
+                Article.content_text,
+                Article.published_at,
+                Feed.title.label("feed_title"),
+                Feed.source_url,
+            )
             .join(Feed, Feed.id == Article.feed_id)
             .where(Article.id.in_(ids[start : start + 500]))
         )
         for r in rows:
             text = " ".join(part for part in (r.title, r.summary, r.content_text) if part)
             found[r.id] = DigestArticle(
-                id=r.id, title=r.title, url=r.url, feed_title=r.feed_title, feed_url=r.source_url,
-                published_at=r.published_at, text=text[:TEXT_FOR_SIMILARITY],
+                id=r.id,
+                title=r.title,
+                url=r.url,
+                feed_title=r.feed_title,
+                feed_url=r.source_url,
+                published_at=r.published_at,
+                text=text[:TEXT_FOR_SIMILARITY],
             )
     return found
 
 
-def _trends(conn: Connection, start: datetime, end: datetime, names: Mapping[str, str]) -> tuple[EntityTrend, ...]:
+def _trends(
+    conn: Connection, start: datetime, end: datetime, names: Mapping[str, str]
+) -> tuple[EntityTrend, ...]:
     if not names:
         return ()
     length = end - start
     earliest = start - 7 * length
     rows = conn.execute(
-        select(Mention.target, Mention.seen_at)
-        .where(Mention.kind == "entity", Mention.seen_at >= earliest, Mention.seen_at < end,
-               Mention.target.in_(list(names)))
+        select(Mention.target, Mention.seen_at).where(
+            Mention.kind == "entity",
+            Mention.seen_at >= earliest,
+            Mention.seen_at < end,
+            Mention.target.in_(list(names)),
+        )
     )
     counts: dict[str, list[int]] = {target: [0] * 8 for target in names}
     for target, seen_at in rows:
@@ -120,34 +153,63 @@ def _trends(conn: Connection, start: datetime, end: datetime, names: Mapping[str
 # --- once a day, whoever gets there first ------------------------------------------------
 
 
-def claim_digest(engine: Engine, name: str, day: str, start: datetime, end: datetime, now: datetime,
-                 *, force: bool = False) -> bool:
+def claim_digest(
+    engine: Engine,
+    name: str,
+    day: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    force: bool = False,
+) -> bool:
     """True if this process should build the digest of `day` (a unique row decides)."""
     try:
         with engine.begin() as conn:
-            conn.execute(DigestRow.__table__.insert().values(
-                name=name, day=day, period_start=start, period_end=end, claimed_at=now))
+            conn.execute(
+                insert(DigestRow).values(
+                    name=name, day=day, period_start=start, period_end=end, claimed_at=now
+                )
+            )
         return True
     except IntegrityError:
         pass
     with engine.begin() as conn:
         condition = and_(DigestRow.name == name, DigestRow.day == day)
         if not force:
-            condition = and_(condition, DigestRow.built_at.is_(None), DigestRow.claimed_at < now - STALE_CLAIM)
+            condition = and_(
+                condition, DigestRow.built_at.is_(None), DigestRow.claimed_at < now - STALE_CLAIM
+            )
         result = conn.execute(
-            update(DigestRow).where(condition)
+            update(DigestRow)
+            .where(condition)
             .values(claimed_at=now, built_at=None, period_start=start, period_end=end, error=None)
         )
         return bool(result.rowcount)
 
 
-def finish_digest(engine: Engine, name: str, day: str, now: datetime, files: Sequence[str], flags: int,
-                  *, emailed: bool = False, error: str | None = None) -> None:
+def finish_digest(
+    engine: Engine,
+    name: str,
+    day: str,
+    now: datetime,
+    files: Sequence[str],
+    flags: int,
+    *,
+    emailed: bool = False,
+    error: str | None = None,
+) -> None:
     with engine.begin() as conn:
         conn.execute(
-            update(DigestRow).where(DigestRow.name == name, DigestRow.day == day)
-            .values(built_at=now, files=list(files), flags=flags, error=error,
-                    emailed_at=now if emailed else None)
+            update(DigestRow)
+            .where(DigestRow.name == name, DigestRow.day == day)
+            .values(
+                built_at=now,
+                files=list(files),
+                flags=flags,
+                error=error,
+                emailed_at=now if emailed else None,
+            )
         )
 
 
@@ -162,15 +224,20 @@ def digest_built(engine: Engine, name: str, day: str) -> bool:
 # --- alerts -------------------------------------------------------------------------------
 
 
-def claim_alerts(engine: Engine, priorities: Sequence[str], since: datetime, limit: int,
-                 now: datetime) -> list[StoredFlag]:
+def claim_alerts(
+    engine: Engine, priorities: Sequence[str], since: datetime, limit: int, now: datetime
+) -> list[StoredFlag]:
     """Take flags not yet alerted (marking them), so no flag is ever alerted twice."""
     if limit <= 0:
         return []
     with engine.begin() as conn:
         query = (
             select(Flag.id)
-            .where(Flag.alerted_at.is_(None), Flag.priority.in_(list(priorities)), Flag.raised_at >= since)
+            .where(
+                Flag.alerted_at.is_(None),
+                Flag.priority.in_(list(priorities)),
+                Flag.raised_at >= since,
+            )
             .order_by(Flag.raised_at)
             .limit(limit)
         )
@@ -192,9 +259,11 @@ def release_alerts(engine: Engine, flag_ids: Sequence[int]) -> None:
 
 def alerts_sent_since(engine: Engine, since: datetime) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(
-            select(func.count()).select_from(Flag).where(Flag.alerted_at >= since)
-        ).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(Flag).where(Flag.alerted_at >= since)
+            ).scalar_one()
+        )
 
 
 def mark_alerted(engine: Engine, flag_ids: Sequence[int], now: datetime) -> None:

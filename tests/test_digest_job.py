@@ -4,6 +4,7 @@ server, a real SMTP server (aiosmtpd) and a real webhook receiver."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +35,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], Message]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
         return "250 OK"
 
@@ -42,9 +43,13 @@ class Mailbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=0)
+    # aiosmtpd's start() connects to its own port to check it is up: port 0 cannot work.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
-    yield box, controller.server.sockets[0].getsockname()[1]
+    yield box, port
     controller.stop()
 
 
@@ -54,7 +59,7 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 hook.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)
@@ -106,13 +111,22 @@ def test_the_daily_job_fires_at_the_configured_local_time(instance: Instance) ->
     daemon.db.close()
 
 
-def test_digest_files_are_built_once_and_mailed(instance: Instance, smtp: tuple[Mailbox, int]) -> None:
+def test_digest_files_are_built_once_and_mailed(
+    instance: Instance, smtp: tuple[Mailbox, int]
+) -> None:
     box, port = smtp
-    configure(instance, f'[digest]\ntimezone = "UTC"\ntime = "07:00"\n[digest.email]\nhost = "127.0.0.1"\n'
-              f'port = {port}\nstarttls = false\nsender = "ingest@test.example"\n'
-              'recipients = ["analyst@test.example", "desk@test.example"]\n')
-    instance.server.add("/a.xml", rss([{"guid": "t1", "title": "Trucks leave base", "description": BASE_TRUCKS,
-                                         "minutes": 5}]))
+    configure(
+        instance,
+        f'[digest]\ntimezone = "UTC"\ntime = "07:00"\n[digest.email]\nhost = "127.0.0.1"\n'
+        f'port = {port}\nstarttls = false\nsender = "ingest@test.example"\n'
+        'recipients = ["analyst@test.example", "desk@test.example"]\n',
+    )
+    instance.server.add(
+        "/a.xml",
+        rss(
+            [{"guid": "t1", "title": "Trucks leave base", "description": BASE_TRUCKS, "minutes": 5}]
+        ),
+    )
     instance.write_feeds("/a.xml")
     instance.run_once()  # also catches up the due digest (yesterday's period: empty)
 
@@ -131,7 +145,9 @@ def test_digest_files_are_built_once_and_mailed(instance: Instance, smtp: tuple[
     assert "high" in message["Subject"]
     kinds = [part.get_content_type() for part in message.walk()]
     assert "text/plain" in kinds and "text/html" in kinds
-    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True)
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(
+        decode=True
+    )
     assert b"<mark>" in html and b"Trucks leave base" in html
     data = json.loads((settings.digest_dir / f"{day}.json").read_text())
     assert data["digest"]["counts"]["flags"]["high"] >= 1
@@ -149,8 +165,15 @@ def test_missed_digest_is_built_at_start(instance: Instance) -> None:
 
 def test_alerts_go_to_the_webhook_once(instance: Instance, hook: Hook) -> None:
     configure(instance, f'[alerts]\nmin_priority = "high"\nwebhook_url = "{hook.url}"\n')
-    instance.server.add("/a.xml", rss([{"guid": "t1", "title": "Trucks", "description": BASE_TRUCKS, "minutes": 1},
-                                        {"guid": "t2", "title": "Weather", "description": "Sunny in Baghdad."}]))
+    instance.server.add(
+        "/a.xml",
+        rss(
+            [
+                {"guid": "t1", "title": "Trucks", "description": BASE_TRUCKS, "minutes": 1},
+                {"guid": "t2", "title": "Weather", "description": "Sunny in Baghdad."},
+            ]
+        ),
+    )
     instance.write_feeds("/a.xml")
     instance.run_once()
     instance.run_once("--all")
@@ -158,16 +181,26 @@ def test_alerts_go_to_the_webhook_once(instance: Instance, hook: Hook) -> None:
     body = hook.bodies[0]
     assert "text" in body and "Trucks" in body["text"]
     assert [a["priority"] for a in body["alerts"]] == ["high"] * len(body["alerts"])
-    assert query(instance.settings.database, "SELECT count(*) FROM flags WHERE alerted_at IS NULL "
-                 "AND priority = 'high'")[0][0] == 0
+    assert (
+        query(
+            instance.settings.database,
+            "SELECT count(*) FROM flags WHERE alerted_at IS NULL AND priority = 'high'",
+        )[0][0]
+        == 0
+    )
 
 
 def test_alerts_by_mail(instance: Instance, smtp: tuple[Mailbox, int]) -> None:
     box, port = smtp
-    configure(instance, f'[digest.email]\nhost = "127.0.0.1"\nport = {port}\nstarttls = false\n'
-              'sender = "ingest@test.example"\nrecipients = ["analyst@test.example"]\n'
-              '[alerts]\nmin_priority = "high"\nemail = true\n')
-    instance.server.add("/a.xml", rss([{"guid": "t1", "title": "Trucks", "description": BASE_TRUCKS, "minutes": 1}]))
+    configure(
+        instance,
+        f'[digest.email]\nhost = "127.0.0.1"\nport = {port}\nstarttls = false\n'
+        'sender = "ingest@test.example"\nrecipients = ["analyst@test.example"]\n'
+        '[alerts]\nmin_priority = "high"\nemail = true\n',
+    )
+    instance.server.add(
+        "/a.xml", rss([{"guid": "t1", "title": "Trucks", "description": BASE_TRUCKS, "minutes": 1}])
+    )
     instance.write_feeds("/a.xml")
     instance.run_once()
     alerts = [m for _, m in box.messages if m["Subject"].startswith("ingest alert")]
@@ -179,11 +212,11 @@ def test_demo_runs_offline_and_shows_a_digest(tmp_path: Path) -> None:
 
     from ingest.cli import app
 
-    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["demo", "--dir", str(tmp_path / "demo")], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert "HTML digest:" in result.output
     assert (tmp_path / "demo" / "digest.html").exists()
     assert "high" in result.output
     assert "also reported by" in result.output.lower()
-
-

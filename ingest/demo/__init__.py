@@ -22,7 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FEEDS = Path(__file__).parent / "feeds"
-CONTENT_TYPES = {".xml": "application/rss+xml", ".atom": "application/atom+xml", ".json": "application/feed+json"}
+CONTENT_TYPES = {
+    ".xml": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".json": "application/feed+json",
+}
 
 
 class DemoFeedServer:
@@ -63,7 +67,7 @@ class DemoFeedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 name = self.path.lstrip("/")
                 body = server.body(name)
                 if body is None:
@@ -77,13 +81,15 @@ class DemoFeedServer:
                     return
                 self.send_response(200)
                 suffix = Path(name).suffix
-                self.send_header("Content-Type", CONTENT_TYPES.get(suffix, "application/xml") + "; charset=utf-8")
+                self.send_header(
+                    "Content-Type", CONTENT_TYPES.get(suffix, "application/xml") + "; charset=utf-8"
+                )
                 self.send_header("ETag", etag)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         return Handler
@@ -122,7 +128,7 @@ class DemoInstance:
 
 
 def write_instance(root: Path, server: DemoFeedServer, watchlist: Path) -> DemoInstance:
-    """A complete instance directory: settings, the feeds file listing the demo server, the watchlist."""
+    """A complete instance directory: settings, the feeds file (the demo server), the watchlist."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "ingest.toml").write_text(DEMO_SETTINGS, encoding="utf-8")
     shutil.copyfile(watchlist, root / "watchlist.toml")
@@ -132,7 +138,8 @@ def write_instance(root: Path, server: DemoFeedServer, watchlist: Path) -> DemoI
         for name in server.names(2)
     )
     (root / "feeds.opml").write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n  <head><title>demo</title></head>\n'
+        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n'
+        "  <head><title>demo</title></head>\n"
         f"  <body>\n{outlines}\n  </body>\n</opml>\n",
         encoding="utf-8",
     )

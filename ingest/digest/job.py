@@ -15,8 +15,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from ingest.db import Database
-from ingest.deliver import Alert, SmtpSettings, alert_payload, post_webhook, render_alert_text, send_email
-from ingest.deliver import write_digest_files
+from ingest.deliver import (
+    Alert,
+    SmtpSettings,
+    alert_payload,
+    post_webhook,
+    render_alert_text,
+    send_email,
+    write_digest_files,
+)
 from ingest.digest.build import build_digest
 from ingest.digest.model import Digest
 from ingest.digest.period import digest_period
@@ -48,7 +55,9 @@ def entity_names(settings: Settings) -> dict[str, str]:
     return {entity.id: entity.name for entity in watchlist.entities}
 
 
-def build_for_period(engine: Engine, settings: Settings, start: datetime, end: datetime, now: datetime) -> Digest:
+def build_for_period(
+    engine: Engine, settings: Settings, start: datetime, end: datetime, now: datetime
+) -> Digest:
     inputs = digest_inputs(
         engine,
         title=settings.digest.title,
@@ -88,15 +97,29 @@ def produce_daily_digest(
         files = write_digest_files(digest, settings.digest_dir, tuple(settings.digest.formats))
         emailed = False
         if settings.digest.email is not None:
-            send_email(smtp_settings(settings.digest.email), subject(digest),
-                       render(digest, "text"), render(digest, "html"))
+            send_email(
+                smtp_settings(settings.digest.email),
+                subject(digest),
+                render(digest, "text"),
+                render(digest, "html"),
+            )
             emailed = True
     except Exception as exc:
-        finish_digest(engine, DAILY, day.isoformat(), now, [str(f) for f in files], 0, error=str(exc))
+        finish_digest(
+            engine, DAILY, day.isoformat(), now, [str(f) for f in files], 0, error=str(exc)
+        )
         raise
     flags = sum(digest.header.flags_by_priority.values())
-    finish_digest(engine, DAILY, day.isoformat(), now, [str(f) for f in files], flags, emailed=emailed)
-    log.info("digest day=%s flags=%d files=%s emailed=%s", day, flags, ",".join(f.name for f in files), emailed)
+    finish_digest(
+        engine, DAILY, day.isoformat(), now, [str(f) for f in files], flags, emailed=emailed
+    )
+    log.info(
+        "digest day=%s flags=%d files=%s emailed=%s",
+        day,
+        flags,
+        ",".join(f.name for f in files),
+        emailed,
+    )
     return DigestRun(day, tuple(files), emailed, flags)
 
 
@@ -133,8 +156,14 @@ def alerts_configured(settings: Settings) -> bool:
 
 def to_alert(flag: StoredFlag) -> Alert:
     return Alert(
-        flag_id=flag.id, priority=flag.priority, rule_name=flag.name, title=flag.title, url=flag.url,
-        outlet=flag.feed_title or flag.feed_url, evidence=flag.evidence, published=flag.published_at,
+        flag_id=flag.id,
+        priority=flag.priority,
+        rule_name=flag.name,
+        title=flag.title,
+        url=flag.url,
+        outlet=flag.feed_title or flag.feed_url,
+        evidence=flag.evidence,
+        published=flag.published_at,
     )
 
 
@@ -142,7 +171,9 @@ async def send_alerts(db: Database, settings: Settings, now: datetime) -> int:
     """One batch: flags at or above min_priority not alerted yet, within the hourly limit."""
     if not alerts_configured(settings):
         return 0
-    budget = settings.alerts.max_per_hour - await db.run(alerts_sent_since, now - timedelta(hours=1))
+    budget = settings.alerts.max_per_hour - await db.run(
+        alerts_sent_since, now - timedelta(hours=1)
+    )
     priorities = alert_priorities(settings.alerts.min_priority)
     flags = await db.run(claim_alerts, priorities, now - ALERT_LOOKBACK, budget, now)
     if not flags:
