@@ -25,6 +25,7 @@ from ingest.flagstore import (
     flags_of_articles,
     insert_flags,
     iter_article_texts,
+    mark_flags_alerted,
     upsert_mentions,
 )
 from ingest.flagstore import flagged_article_ids as flagged_article_ids
@@ -247,10 +248,16 @@ def _apply_batch(
         if dry_run:
             conn.rollback()
             return
-        _write_rematch(conn, to_add, to_remove, mentions)
+        _write_rematch(conn, to_add, to_remove, mentions, now)
 
 
-def _write_rematch(conn: Connection, to_add: list[FlagRow], to_remove: list[int], mentions: list[MentionRow]) -> None:
+def _write_rematch(
+    conn: Connection,
+    to_add: list[FlagRow],
+    to_remove: list[int],
+    mentions: list[MentionRow],
+    now: datetime,
+) -> None:
     delete_flags(conn, to_remove)
-    insert_flags(conn, to_add)
+    mark_flags_alerted(conn, insert_flags(conn, to_add), now)
     upsert_mentions(conn, mentions)

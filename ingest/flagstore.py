@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select
+from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -69,6 +69,12 @@ def upsert_mentions(conn: Connection, rows: Sequence[MentionRow]) -> None:
         index_elements=["article_id", "target"], set_={"count": statement.excluded.count}
     )
     conn.execute(statement, [asdict(row) for row in rows])
+
+
+def mark_flags_alerted(conn: Connection, flag_ids: Sequence[int], now: datetime) -> None:
+    """Flags raised by a backfill (rematch) are news to nobody: they are never alerted."""
+    if flag_ids:
+        conn.execute(update(Flag).where(Flag.id.in_(list(flag_ids))).values(alerted_at=now))
 
 
 def delete_flags(conn: Connection, flag_ids: Sequence[int]) -> None:
