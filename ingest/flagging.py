@@ -47,6 +47,11 @@ def article_fields(title: str, summary: str, content: str) -> dict[str, str]:
     return fields
 
 
+def page_fields(title: str, page_text: str) -> dict[str, str]:
+    """The texts an article is matched on once its page is fetched (`ingest.fulltext`)."""
+    return {"title": title, "page": page_text} if page_text else {"title": title}
+
+
 def flag_rows(article_id: int, result: MatchResult, version: str, now: datetime, source: str = "feed") -> list[FlagRow]:
     return [_flag_row(article_id, hit, version, now, source) for hit in result.flags]
 
@@ -94,6 +99,18 @@ class WatchlistFlagger:
             mentions.extend(mention_rows(article.id, result, now))
         upsert_mentions(conn, mentions)
         new_ids = insert_flags(conn, flags)
+        if new_ids and self.on_flags is not None:
+            self.on_flags(new_ids)
+        return len(new_ids)
+
+    def write_page_flags(self, conn: Any, article_id: int, title: str, page_text: str) -> int:
+        """Match an article again on its page's main text: flags the feed text did not raise
+        are added with source "page" and the page's sentence as evidence (once per rule)."""
+        now = self.clock()
+        result = self.matcher.match(page_fields(title, page_text))
+        upsert_mentions(conn, mention_rows(article_id, result, now))
+        rows = flag_rows(article_id, result, self.matcher.version, now, "page")
+        new_ids = insert_flags(conn, rows)
         if new_ids and self.on_flags is not None:
             self.on_flags(new_ids)
         return len(new_ids)
@@ -198,6 +215,8 @@ def rematch(
     batch: list[tuple[int, str, MatchResult]] = []
     for article in iter_article_texts(engine, since):
         result = matcher.match(article_fields(article.title, article.summary, article.content))
+        if article.page:  # a flag raised by the page phase stays while the page still says it
+            result = _with_page(result, matcher.match(page_fields(article.title, article.page)))
         batch.append((article.id, article.title, result))
         if len(batch) >= 500:
             _apply_batch(engine, batch, matcher.version, now, dry_run, report, examples)
@@ -209,6 +228,13 @@ def rematch(
         if progress:
             progress(len(batch))
     return report
+
+
+def _with_page(feed: MatchResult, page: MatchResult) -> MatchResult:
+    rules = {hit.rule for hit in feed.flags}
+    extra = tuple(hit for hit in page.flags if hit.rule not in rules)
+    mentions = page.mentions if len(page.mentions) > len(feed.mentions) else feed.mentions
+    return MatchResult(mentions=mentions, flags=feed.flags + extra)
 
 
 def _apply_batch(
@@ -236,7 +262,8 @@ def _apply_batch(
                     change.added += 1
                     if len(change.examples_added) < examples:
                         change.examples_added.append((article_id, title, hit.evidence))
-                    to_add.append(_flag_row(article_id, hit, version, now, "feed"))
+                    source = "page" if hit.field == "page" else "feed"
+                    to_add.append(_flag_row(article_id, hit, version, now, source))
             for rule, flag_id in have.items():
                 if rule not in want:
                     change = report.change(rule)

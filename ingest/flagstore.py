@@ -155,13 +155,15 @@ class ArticleText:
     title: str
     summary: str
     content: str
+    page: str | None = None  # the article page's main text, once fetched (ingest.fulltext)
 
 
 def iter_article_texts(engine: Engine, since: datetime | None = None, batch: int = 500) -> Iterator[ArticleText]:
     last_id = 0
     while True:
         query = (
-            select(Article.id, Article.title, Article.summary, Article.content_text.label("content"))
+            select(Article.id, Article.title, Article.summary,
+                   Article.content_text.label("content"), Article.page_text.label("page"))
             .where(Article.id > last_id)
             .order_by(Article.id)
             .limit(batch)
