@@ -7,6 +7,7 @@ SIGHUP (or a change of the files) reloads the feeds file and the watchlist.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import signal
@@ -217,8 +218,11 @@ class Daemon:
     def _start(self, feed: FeedState, stats: CycleStats) -> asyncio.Task[PollReport | None]:
         task = asyncio.get_running_loop().create_task(self._poll(feed, stats), name=f"poll:{feed.url}")
         self.inflight[feed.id] = task
-        task.add_done_callback(lambda _t, fid=feed.id: self.inflight.pop(fid, None))
+        task.add_done_callback(functools.partial(self._forget, feed.id))
         return task
+
+    def _forget(self, feed_id: int, _task: asyncio.Task[PollReport | None]) -> None:
+        self.inflight.pop(feed_id, None)
 
     async def _poll(self, feed: FeedState, stats: CycleStats) -> PollReport | None:
         try:

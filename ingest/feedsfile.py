@@ -115,9 +115,10 @@ def add_feed(path: Path, url: str, *, title: str | None = None, interval: float 
         return False
     parent = body
     if category:
-        parent = next((o for o in body.findall("outline") if not o.get("xmlUrl") and
-                       (o.get("text") == category or o.get("title") == category)), None) or \
-            ET.SubElement(body, "outline", {"text": category, "title": category})
+        group = next((o for o in body.findall("outline") if not o.get("xmlUrl") and
+                      category in (o.get("text"), o.get("title"))), None)
+        parent = group if group is not None else ET.SubElement(
+            body, "outline", {"text": category, "title": category})
     attrs = {"type": "rss", "text": title or url, "xmlUrl": url}
     if title:
         attrs["title"] = title

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
 from ingest.models import Article, Feed, FetchLog
@@ -112,7 +112,7 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
             row = known.get(url)
             if row is None:
                 conn.execute(
-                    Feed.__table__.insert().values(
+                    insert(Feed).values(
                         source_url=url, url=url, title=feed.title, site_url=feed.site_url,
                         category=feed.category, interval_override=feed.interval,
                         allow_private=feed.allow_private, full_text=feed.full_text,
@@ -261,7 +261,7 @@ def save_poll(
         if plan is not None and plan.inserts:
             rows = [_article_values(feed_id, a, now) | {"first_seen_at": now} for a in plan.inserts]
             ids = conn.execute(
-                Article.__table__.insert().returning(Article.id, sort_by_parameter_order=True), rows
+                insert(Article).returning(Article.id, sort_by_parameter_order=True), rows
             ).scalars().all()
             stored.extend(StoredArticle(i, feed_id, True, a) for i, a in zip(ids, plan.inserts, strict=True))
         if plan is not None:
@@ -273,7 +273,7 @@ def save_poll(
                 stored.append(StoredArticle(article_id, feed_id, False, article))
         values = {k: v for k, v in asdict(state).items() if k != "values"} | state.values
         conn.execute(update(Feed).where(Feed.id == feed_id).values(**values))
-        conn.execute(FetchLog.__table__.insert().values(feed_id=feed_id, **asdict(event)))
+        conn.execute(insert(FetchLog).values(feed_id=feed_id, **asdict(event)))
         if after_write is not None and stored:
             after_write(conn, stored)
     return stored
@@ -355,7 +355,7 @@ def iter_articles(
 
 def prune_fetch_log(engine: Engine, older_than: datetime) -> int:
     with engine.begin() as conn:
-        result = conn.execute(FetchLog.__table__.delete().where(FetchLog.started_at < older_than))
+        result = conn.execute(delete(FetchLog).where(FetchLog.started_at < older_than))
         return int(result.rowcount or 0)
 
 
