@@ -100,12 +100,13 @@ def safe_url(url: str | None) -> str | None:
 
 # Inline syntax only: each value sits on one line after the template's own "- " or "### ",
 # so line-start syntax (#, -, +, 1.) cannot take effect; [ and ] off also disarm links.
+_SPACE = re.compile(r"\s+")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]~])")
 
 
 def md_escape(text: str) -> str:
     """Markdown-escaped and HTML-escaped: a viewer must show a title, not run it."""
-    flat = " ".join(str(text).split())
+    flat = _SPACE.sub(" ", str(text))  # one line, but a piece keeps its edge spaces
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", flat)
 
