@@ -47,6 +47,15 @@ class Flagger(Protocol):
     def write_flags(self, conn: Any, stored: Sequence[StoredArticle]) -> int: ...
 
 
+class PageSink(Protocol):
+    """The full-text stage (`ingest.fulltext`): marks articles whose page is wanted inside
+    the poll's transaction, and takes their ids after the commit (never blocking)."""
+
+    def mark_pending(self, conn: Any, feed_id: int, stored: Sequence[StoredArticle]) -> list[int]: ...
+
+    def offer(self, article_ids: Sequence[int]) -> None: ...
+
+
 @dataclass
 class PollContext:
     fetcher: FeedFetcher
@@ -56,6 +65,7 @@ class PollContext:
     flagger: Callable[[], Flagger | None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
+    pages: PageSink | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +139,17 @@ async def _record(feed: FeedState, ctx: PollContext, started: datetime, outcome:
     )
     flagger = ctx.flagger()
     counter: list[int] = []
+    pending: list[int] = []
 
     def write_flags(conn: Any, articles: Sequence[StoredArticle]) -> None:
         if flagger is not None:
             counter.append(flagger.write_flags(conn, articles))
+        if ctx.pages is not None:
+            pending.extend(ctx.pages.mark_pending(conn, feed.id, articles))
 
     written = await ctx.db.run(save_poll, feed.id, outcome.update, event, plan, started, write_flags)
+    if pending and ctx.pages is not None:
+        ctx.pages.offer(pending)
     report = PollReport(
         feed_id=feed.id,
         url=feed.url,
