@@ -28,6 +28,7 @@ from ingest.digest.job import produce_daily_digest, send_alerts
 from ingest.digest.period import due_day
 from ingest.feedsfile import read_feeds_file
 from ingest.fetch import Fetcher, FetchLimits
+from ingest.fulltext import page_worker
 from ingest.parse import ParserPool
 from ingest.poll import Flagger, PollContext, PollReport, poll_feed
 from ingest.settings import Settings
@@ -125,19 +126,29 @@ class Daemon:
             if self.flagger_factory is not None:
                 self.flaggers = self.flagger_factory(self.settings)
             async with Fetcher(fetch_limits(self.settings)) as fetcher:
-                parser = ParserPool(self.settings.parse.workers or None)
+                parser = ParserPool(self.settings.parse.workers or None, parser=self.settings.parse.parser)
+                pages = page_worker(self.settings.fulltext, fetcher, self.db, clock=self.clock,
+                                    user_agent=self.settings.http.user_agent,
+                                    flagger=self._current_flagger)
                 self.ctx = PollContext(
                     fetcher=fetcher, parser=parser, db=self.db, polling=self.settings.polling,
                     flagger=self._current_flagger, clock=self.clock, rng=random.Random(),
+                    pages=pages,
                 )
                 try:
+                    if pages is not None:
+                        pages.start()
                     if once:
                         await self.poll_once(everything)
+                        if pages is not None:  # one cycle includes its pages
+                            await pages.drain()
                         await self.send_alerts()
                         await self.catch_up_digest()
                     else:
                         await self.serve()
                 finally:
+                    if pages is not None:
+                        await pages.stop(self.settings.polling.shutdown_deadline)
                     parser.close()
         self.db.close()
         return 0
