@@ -20,7 +20,7 @@ SHINGLE_WORDS = 3
 MAX_WORDS = 300
 BINS = 64
 ROWS_PER_BAND = 2  # 32 bands: a pair with Jaccard 0.3 is a candidate 95% of the time
-VALUE_BITS = 26  # a mixed 32-bit hash: 6 bits choose the bin, 26 are its value
+VALUE_BITS = 26  # a 32-bit shingle hash: 6 bits choose the bin, 26 are its value
 VALUE_MASK = (1 << VALUE_BITS) - 1
 # Confirmed when this share of the smaller text's shingles is in the other one: a short
 # rewrite of a long wire story counts as a copy.
@@ -32,20 +32,21 @@ CROWDED_BUCKET = 32
 
 
 def shingles(text: str) -> frozenset[int]:
-    """The text's word 3-grams, hashed (crc32: stable across runs, unlike hash())."""
-    words = WORD.findall(text.casefold())[:MAX_WORDS]
-    grams = (" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1))
-    return frozenset(zlib.crc32(gram.encode()) for gram in grams)
+    """The text's word 3-grams, hashed: each word once with crc32 (stable across runs,
+    unlike hash()), then three word hashes mixed into one 32-bit shingle hash."""
+    words = [zlib.crc32(word.encode()) for word in WORD.findall(text.casefold())[:MAX_WORDS]]
+    return frozenset(
+        (a * 0x9E3779B1 ^ b * 0x85EBCA6B ^ c * 0xC2B2AE35) & 0xFFFFFFFF
+        for a, b, c in zip(words, words[1:], words[2:], strict=False)
+    )
 
 
 def signature(hashes: frozenset[int]) -> tuple[int, ...]:
-    """One-permutation MinHash: each hash falls in one bin; a bin keeps its minimum."""
+    """One-permutation MinHash: a hash's top bits choose its bin, a bin keeps its minimum."""
     if not hashes:
         return ()
-    mixed = ((h * 0x9E3779B1) & 0xFFFFFFFF for h in hashes)  # crc32's bits are not uniform
-    # Sorted descending, dict() keeps the last (smallest) value written to each bin.
-    pairs = sorted(((m >> VALUE_BITS, m & VALUE_MASK) for m in mixed), reverse=True)
-    bins = dict(pairs)
+    # Sorted descending, the last hash written to each bin is its smallest.
+    bins = {h >> VALUE_BITS: h & VALUE_MASK for h in sorted(hashes, reverse=True)}
     return tuple(_densified(bins))
 
 
