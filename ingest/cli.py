@@ -36,10 +36,12 @@ from ingest.cli_common import (
 from ingest.cli_digest import demo_command, digest_command
 from ingest.cli_feeds import feeds_app
 from ingest.cli_flags import flags_command, rematch_command
+from ingest.cli_fulltext import fulltext_command
 from ingest.cli_match import match_command
 from ingest.cli_watch import watch_app
 from ingest.db import check_schema, create_db_engine, current_revision, head_revision, upgrade
 from ingest.flagstore import flagged_article_ids
+from ingest.pagestore import PageCounts, page_counts
 from ingest.store import ExportedArticle, feed_statuses, iter_articles
 
 app = typer.Typer(
@@ -169,22 +171,28 @@ def status(
     with errors_as_exit_codes():
         check_schema(engine)
         rows = feed_statuses(engine)
+        pages = page_counts(engine)
     now = datetime.now(UTC)
     if json_out:
         for row in rows:
+            page = pages.get(row.id, PageCounts())
             print(json.dumps({
                 "url": row.url, "title": row.title, "active": row.active, "retired": row.retired_reason,
                 "last_poll": iso(row.last_polled_at), "last_success": iso(row.last_success_at),
                 "http_status": row.last_status, "consecutive_errors": row.consecutive_errors,
                 "error_since": iso(row.error_since), "last_error": row.last_error,
                 "next_poll": iso(row.next_poll_at) if row.active else None, "articles": row.articles,
+                "pages": {"pending": page.pending, "fetched": page.fetched, "failed": page.failed,
+                          "failures": page.failures},
             }, ensure_ascii=False))
         return
     failing = sum(1 for r in rows if r.active and r.consecutive_errors)
     table = Table(title=f"{len(rows)} feeds, {failing} failing, "
                   f"{sum(r.articles for r in rows)} articles", expand=True)
-    for column in ("Feed", "Last poll", "Last success", "HTTP", "Errors", "Last error", "Next poll", "Articles"):
-        table.add_column(column, overflow="fold", justify="right" if column == "Articles" else "left")
+    for column in ("Feed", "Last poll", "Last success", "HTTP", "Errors", "Last error", "Next poll", "Articles",
+                   "Page failures"):
+        table.add_column(column, overflow="fold",
+                         justify="right" if column in ("Articles", "Page failures") else "left")
     for row in rows:
         style = "dim" if not row.active else "red" if row.consecutive_errors else None
         table.add_row(
@@ -196,9 +204,17 @@ def status(
             escape((row.last_error or "")[:120]),
             ago(row.next_poll_at, now) if row.active else f"retired: {escape(row.retired_reason or '')}",
             str(row.articles),
+            _page_failures(pages.get(row.id)),
             style=style,
         )
     console.print(table)
+
+
+def _page_failures(page: PageCounts | None) -> str:
+    """"2 (http_403 1, robots 1)": the article pages of a feed that could not be had."""
+    if page is None or not page.failed:
+        return "0"
+    return f"{page.failed} (" + ", ".join(f"{k} {n}" for k, n in sorted(page.failures.items())) + ")"
 
 
 @contextmanager
@@ -254,6 +270,7 @@ def export(
 app.command("match", help="What the watchlist would flag in a text, and why.")(match_command)
 app.command("flags", help="List flags with their evidence.")(flags_command)
 app.command("rematch", help="Apply the current watchlist to stored articles.")(rematch_command)
+app.command("fulltext", help="Fetch and extract article pages for truncated entries.")(fulltext_command)
 app.add_typer(watch_app, name="watch", help="List and edit the watchlist file (comments kept).")
 app.command("digest", help="Build the digest (terminal, file, or the daily files and mail).")(digest_command)
 app.command("demo", help="Offline end-to-end demo on sample feeds shipped in the package.")(demo_command)
