@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
 from ingest.models import Article, Feed, FetchLog
@@ -103,6 +103,7 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
     reactivated: list[str] = []
     updated: list[str] = []
     with engine.begin() as conn:
+        _one_sync_at_a_time(conn)
         rows = conn.execute(
             select(Feed.id, Feed.source_url, Feed.active, Feed.retired_reason, Feed.interval_override,
                    Feed.category, Feed.allow_private, Feed.title, Feed.full_text)
@@ -148,6 +149,18 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
 
 
 REMOVED_FROM_FILE = "removed from the feeds file"
+# Any constant: the key of the PostgreSQL advisory lock that serializes feeds-file syncs.
+_SYNC_LOCK_KEY = 0x1A6E57
+
+
+def _one_sync_at_a_time(conn: Connection) -> None:
+    """Daemons started together on one PostgreSQL would insert the same feeds twice.
+
+    A transaction-scoped advisory lock makes the second wait and then see the first's
+    rows. SQLite has one writer anyway.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_SYNC_LOCK_KEY)))
 GONE = "gone (HTTP 410)"
 
 
