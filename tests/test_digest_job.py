@@ -56,13 +56,14 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 class Hook:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.statuses: list[int] = []  # answers to give, in order; then 200
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 hook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
+                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
