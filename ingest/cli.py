@@ -187,8 +187,9 @@ def status(
             }, ensure_ascii=False))
         return
     failing = sum(1 for r in rows if r.active and r.consecutive_errors)
+    page_failed = sum(p.failed for p in pages.values())
     table = Table(title=f"{len(rows)} feeds, {failing} failing, "
-                  f"{sum(r.articles for r in rows)} articles", expand=True)
+                  f"{sum(r.articles for r in rows)} articles, {page_failed} page failures", expand=True)
     for column in ("Feed", "Last poll", "Last success", "HTTP", "Errors", "Last error", "Next poll", "Articles",
                    "Page failures"):
         table.add_column(column, overflow="fold",

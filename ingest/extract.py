@@ -69,7 +69,8 @@ def extract_page(
         include_tables=True,
         include_images=False,
         favor_precision=True,
-        deduplicate=True,
+        # deduplicate=True would keep a process-wide cache of seen paragraphs: the same
+        # wire story on a second site would come out empty.
     )
     if document is None:
         return ExtractionFailed("no main text found")

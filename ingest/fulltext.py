@@ -168,8 +168,8 @@ class PageWorker:
     async def drain(self) -> None:
         """Process every pending page (this daemon's and the database's), then return."""
         while True:
-            added = await self.refill()
             await self.queue.join()
+            added = await self.refill()  # the queue is empty: room for whatever is pending
             if not added and self.queue.empty() and not self.inflight:
                 return
 
