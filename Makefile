@@ -30,7 +30,8 @@ demo: $(STAMP)
 	$(BIN)/ingest demo
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -139,6 +139,11 @@ def db_current(config: ConfigOption = None) -> None:
 def run(
     once: Annotated[bool, typer.Option("--once", help="poll every due feed once and exit")] = False,
     all_feeds: Annotated[bool, typer.Option("--all", help="with --once: every feed, due or not")] = False,
+    parser: Annotated[
+        Literal["auto", "feedparser"] | None,
+        typer.Option("--parser", help="auto (fast path for well-formed feeds) or feedparser; "
+                     "default: the parse.parser setting"),
+    ] = None,
     config: ConfigOption = None,
     verbose: VerboseOption = False,
     quiet: QuietOption = False,
@@ -150,6 +155,10 @@ def run(
     if all_feeds and not once:
         fail("--all goes with --once", EXIT_USAGE)
     settings = settings_for(config)
+    if parser is not None:
+        settings = settings.model_copy(
+            update={"parse": settings.parse.model_copy(update={"parser": parser})}
+        )
     setup_logging(settings, verbose, quiet)
     with errors_as_exit_codes(verbose):
         daemon = Daemon(settings, flagger_factory=WatchlistFlaggers.load)

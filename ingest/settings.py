@@ -103,6 +103,9 @@ class HttpSettings(_Section):
 
 class ParseSettings(_Section):
     workers: int = Field(0, ge=0, le=64, description="parser processes; 0 = one per core")
+    # "auto": well-formed RSS 2.0/Atom 1.0/RSS 1.0 through the fast lxml path (the same
+    # records), the rest through feedparser; "feedparser": feedparser for every feed.
+    parser: Literal["auto", "feedparser"] = "auto"
 
 
 class FullTextSettings(_Section):

@@ -1,0 +1,221 @@
+"""How each contender is set up and run, and how one run is measured.
+
+A run is a subprocess tree; its figures come from `os.wait4` on it: wall time, CPU
+time (user + sys of the process and every descendant it reaped, so parser workers
+count) and peak RSS (ru_maxrss: the largest single process of the tree).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+INGEST = str(BIN / "ingest")
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    wall: float
+    cpu: float
+    rss_mb: float
+    returncode: int
+
+
+def measure(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None) -> Measurement:
+    """Run `argv` to completion (output to `log`) and measure its whole process tree."""
+    with log.open("ab") as out:
+        out.write(("$ " + " ".join(argv) + "\n").encode())
+        out.flush()
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(wall, cpu, usage.ru_maxrss / 1024, process.returncode)
+
+
+def run_checked(argv: Sequence[str], *, log: Path) -> None:
+    with log.open("ab") as out:
+        out.write(("$ " + " ".join(argv) + "\n").encode())
+        out.flush()
+        subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=True)
+
+
+class Contender:
+    """One tool under test, in its own directory `home`."""
+
+    name = ""
+    command = ""  # shown in RESULTS.md
+
+    def __init__(self, home: Path, urls: list[str], log: Path) -> None:
+        self.home = home
+        self.urls = urls
+        self.log = log
+
+    def setup(self) -> None:
+        """Make an empty instance (not timed)."""
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def articles(self) -> int:
+        raise NotImplementedError
+
+    def run(self) -> Measurement:
+        result = measure(self.argv(), log=self.log)
+        if result.returncode != 0:
+            raise RuntimeError(f"{self.name} failed (exit {result.returncode}); see {self.log}")
+        return result
+
+    def snapshot(self, to: Path) -> None:
+        shutil.copytree(self.home, to)
+
+    def restore(self, snapshot: Path) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+        shutil.copytree(snapshot, self.home)
+
+
+def write_opml(path: Path, urls: list[str]) -> None:
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<opml version="2.0">',
+        "<head><title>feed farm</title></head>",
+        "<body>",
+    ]
+    lines += [
+        f'<outline type="rss" text="farm" xmlUrl={quoteattr(u)} allowPrivate="true"/>' for u in urls
+    ]
+    lines += ["</body>", "</opml>", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+class Ingest(Contender):
+    name = "ingest"
+    command = "ingest run --once --all --config DIR/config/ingest.toml"
+
+    def __init__(
+        self,
+        home: Path,
+        urls: list[str],
+        log: Path,
+        *,
+        parser: str = "auto",
+        database_url: str | None = None,
+    ) -> None:
+        super().__init__(home, urls, log)
+        self.parser = parser
+        self.database_url = database_url
+        if parser != "auto":
+            self.name = f"ingest --parser {parser}"
+            self.command = (
+                f"ingest run --once --all --parser {parser} --config DIR/config/ingest.toml"
+            )
+
+    @property
+    def config(self) -> Path:
+        return self.home / "config" / "ingest.toml"
+
+    def setup(self) -> None:
+        config = self.home / "config"
+        config.mkdir(parents=True)
+        shutil.copy(ROOT / "config" / "watchlist.toml", config / "watchlist.toml")
+        write_opml(config / "feeds.opml", self.urls)
+        database = f'database_url = "{self.database_url}"\n' if self.database_url else ""
+        self.config.write_text(
+            'data_dir = "../data"\nfeeds_file = "feeds.opml"\nwatchlist_file = "watchlist.toml"\n'
+            f'log_level = "warning"\n{database}\n[http]\nallow_private_networks = true\n'
+            # Full-text page fetching is a feature the peers lack: off, so like is
+            # compared with like (and no article page is ever requested).
+            "\n[fulltext]\nenabled = false\n",
+            encoding="utf-8",
+        )
+        run_checked([INGEST, "db", "upgrade", "--config", str(self.config)], log=self.log)
+
+    def argv(self) -> list[str]:
+        argv = [INGEST, "run", "--once", "--all", "--config", str(self.config)]
+        if self.parser != "auto":
+            argv[3:3] = ["--parser", self.parser]
+        return argv
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "data" / "ingest.db"
+
+    def articles(self) -> int:
+        with sqlite3.connect(self.sqlite_path) as conn:
+            return int(conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+
+
+class Reader(Contender):
+    name = "reader"
+    command = "reader: make_reader(db).update_feeds(workers=8, scheduled=False)"
+
+    @property
+    def db(self) -> Path:
+        return self.home / "reader.sqlite"
+
+    def setup(self) -> None:
+        self.home.mkdir(parents=True)
+        urls = self.home / "urls.txt"
+        urls.write_text("\n".join(self.urls))
+        run_checked(
+            [
+                PYTHON,
+                "-m",
+                "bench.peers",
+                "reader-setup",
+                "--db",
+                str(self.db),
+                "--urls",
+                str(urls),
+            ],
+            log=self.log,
+        )
+
+    def argv(self) -> list[str]:
+        return [PYTHON, "-m", "bench.peers", "reader", "--db", str(self.db), "--workers", "8"]
+
+    def articles(self) -> int:
+        with sqlite3.connect(self.db) as conn:
+            return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+
+class Naive(Contender):
+    name = "naive loop"
+    command = "python -m bench.peers naive (httpx.Client, conditional GET, feedparser, INSERT)"
+
+    @property
+    def db(self) -> Path:
+        return self.home / "naive.sqlite"
+
+    def setup(self) -> None:
+        self.home.mkdir(parents=True)
+        (self.home / "urls.txt").write_text("\n".join(self.urls))
+
+    def argv(self) -> list[str]:
+        return [
+            PYTHON,
+            "-m",
+            "bench.peers",
+            "naive",
+            "--db",
+            str(self.db),
+            "--urls",
+            str(self.home / "urls.txt"),
+        ]
+
+    def articles(self) -> int:
+        with sqlite3.connect(self.db) as conn:
+            return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
