@@ -5,6 +5,7 @@ Thin orchestration; the decisions live in build (pure) and the claims in storage
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -192,8 +193,6 @@ async def deliver_alerts(settings: Settings, alerts: Sequence[Alert]) -> None:
     if settings.alerts.webhook_url:
         await post_webhook(settings.alerts.webhook_url, alert_payload(list(alerts)))
     if settings.alerts.email and settings.digest.email is not None:
-        import asyncio
-
         top = alerts[0]
         title = f"ingest alert: {top.priority} — {top.rule_name}: {top.title}"
         if len(alerts) > 1:
