@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from ingest.digest.jsonformat import utc
 from ingest.digest.model import Digest
 from ingest.digest.render import render
 
@@ -151,7 +152,7 @@ def alert_payload(alerts: Sequence[Alert]) -> dict[str, Any]:
                 "url": alert.url,
                 "outlet": alert.outlet,
                 "evidence": alert.evidence,
-                "published": alert.published.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "published": utc(alert.published),
             }
             for alert in alerts
         ],
