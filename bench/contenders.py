@@ -80,11 +80,19 @@ class Contender:
         return result
 
     def snapshot(self, to: Path) -> None:
-        shutil.copytree(self.home, to)
+        shutil.copytree(self.home, to, ignore=shutil.ignore_patterns("*-shm"))
 
     def restore(self, snapshot: Path) -> None:
         shutil.rmtree(self.home, ignore_errors=True)
         shutil.copytree(snapshot, self.home)
+
+
+def count_rows(db: Path, table: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def write_opml(path: Path, urls: list[str]) -> None:
@@ -154,8 +162,7 @@ class Ingest(Contender):
         return self.home / "data" / "ingest.db"
 
     def articles(self) -> int:
-        with sqlite3.connect(self.sqlite_path) as conn:
-            return int(conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+        return count_rows(self.sqlite_path, "articles")
 
 
 class Reader(Contender):
@@ -188,8 +195,7 @@ class Reader(Contender):
         return [PYTHON, "-m", "bench.peers", "reader", "--db", str(self.db), "--workers", "8"]
 
     def articles(self) -> int:
-        with sqlite3.connect(self.db) as conn:
-            return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+        return count_rows(self.db, "entries")
 
 
 class Naive(Contender):
@@ -217,5 +223,4 @@ class Naive(Contender):
         ]
 
     def articles(self) -> int:
-        with sqlite3.connect(self.db) as conn:
-            return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+        return count_rows(self.db, "entries")

@@ -1,0 +1,331 @@
+"""`make bench`: the whole benchmark suite; writes bench/RESULTS.md.
+
+    .venv/bin/python -m bench.run                          # 1,000 and 10,000 feeds, 3 runs
+    .venv/bin/python -m bench.run --feeds 1000 --runs 1    # a quick look
+    make bench BENCH_ARGS="--feeds 1000 --runs 1"
+
+For each farm size: the feed farm (bench/feedfarm.py) is measured, then every
+contender runs cold (empty database, farm at round 0) and steady (the cold state
+restored from a snapshot, farm after one round of 10% churn). Each figure is the
+median of the runs. Peers at 10,000 feeds and more are run cold `--peer-large-runs`
+times (default 1: reader alone takes minutes there) so the suite stays under 15 minutes.
+Then matching alone (bench/bench_match.py), the digest build (bench/bench_digest.py, if
+present), and database bytes per stored article on SQLite and PostgreSQL.
+Everything runs on 127.0.0.1 and stops by itself; scratch files go to bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.contenders import (
+    PYTHON,
+    ROOT,
+    Contender,
+    Ingest,
+    Measurement,
+    Naive,
+    Reader,
+)
+from bench.feedfarm import Farm, measure_rate
+
+OUT = ROOT / "bench" / "out"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_BENCH = "postgresql://postgres@127.0.0.1:5432/ingest_bench"
+
+
+def median(results: list[Measurement]) -> Measurement:
+    return Measurement(
+        statistics.median(r.wall for r in results),
+        statistics.median(r.cpu for r in results),
+        statistics.median(r.rss_mb for r in results),
+        0,
+    )
+
+
+Factory = Callable[[Path, list[str], Path], Contender]
+
+
+def contenders(names: list[str]) -> dict[str, Factory]:
+    available: dict[str, Factory] = {
+        "ingest": lambda home, urls, log: Ingest(home, urls, log),
+        "ingest-feedparser": lambda home, urls, log: Ingest(home, urls, log, parser="feedparser"),
+        "reader": lambda home, urls, log: Reader(home, urls, log),
+        "naive": lambda home, urls, log: Naive(home, urls, log),
+    }
+    return {name: available[name] for name in names}
+
+
+def bench_size(
+    feeds: int, runs: int, peer_runs: int, names: list[str], lines: list[str]
+) -> dict[str, dict[str, Measurement]]:
+    work = OUT / f"{feeds}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    log = work / "commands.log"
+    results: dict[str, dict[str, Measurement]] = {}
+    with Farm(feeds, seed=7, churn=0.1, workers=2, stop_after=3000) as farm:
+        sizes = farm.sizes()
+        full = measure_rate(farm, 2.0, conditional=False)
+        not_modified = measure_rate(farm, 2.0, conditional=True)
+        lines += [
+            f"### {feeds:,} feeds",
+            "",
+            f"Farm: {feeds:,} feeds, {farm.entries():,} items at most (20-60 a feed), "
+            f"{statistics.median(sizes) / 1000:.0f} KB median body ({min(sizes) / 1000:.0f}-"
+            f"{max(sizes) / 1000:.0f} KB), rendered in {farm.render_seconds:.1f} s. "
+            f"It sustains **{full:,.0f} req/s** of full 200 responses and **{not_modified:,.0f} "
+            "req/s** of 304s (2 server processes, 2 load processes on the same 2 cores).",
+            "",
+        ]
+        urls = farm.urls()
+        for name, make in contenders(names).items():
+            print(f"[{feeds}] {name}", flush=True)
+            cold: list[Measurement] = []
+            steady: list[Measurement] = []
+            count = runs if name.startswith("ingest") or feeds < 10_000 else peer_runs
+            snapshot = work / f"{name}.snapshot"
+            articles = [0, 0]
+            for run in range(count):
+                farm.set_round(0)
+                home = work / f"{name}-{run}"
+                contender = make(home, urls, log)
+                contender.setup()
+                cold.append(contender.run())
+                articles[0] = contender.articles()
+                print(f"  cold {cold[-1]}", flush=True)
+                if run == 0:
+                    contender.snapshot(snapshot)
+                shutil.rmtree(home, ignore_errors=True)
+            if name != "ingest-feedparser":
+                farm.set_round(1)
+                for _ in range(runs):
+                    contender = make(work / f"{name}-steady", urls, log)
+                    contender.restore(snapshot)
+                    steady.append(contender.run())
+                    articles[1] = contender.articles()
+                    print(f"  steady {steady[-1]}", flush=True)
+                shutil.rmtree(work / f"{name}-steady", ignore_errors=True)
+            shutil.rmtree(snapshot, ignore_errors=True)
+            results[name] = {"cold": median(cold)}
+            results[name]["cold_runs"] = Measurement(len(cold), 0, 0, articles[0])
+            if steady:
+                results[name]["steady"] = median(steady)
+                results[name]["steady_runs"] = Measurement(len(steady), 0, 0, articles[1])
+        farm.set_round(0)
+    lines += table(results)
+    return results
+
+
+def table(results: dict[str, dict[str, Measurement]]) -> list[str]:
+    lines = [
+        "| contender | phase | runs | articles stored | wall s | CPU s | peak RSS MB "
+        "| wall vs reader | wall vs naive |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, phases in results.items():
+        for phase in ("cold", "steady"):
+            if phase not in phases:
+                continue
+            m = phases[phase]
+            meta = phases[f"{phase}_runs"]
+            ratios = []
+            for peer in ("reader", "naive"):
+                other = results.get(peer, {}).get(phase)
+                ratios.append(f"{other.wall / m.wall:.2f}x" if other else "-")
+            lines.append(
+                f"| {name} | {phase} | {int(meta.wall)} | {meta.returncode:,} | {m.wall:.2f} "
+                f"| {m.cpu:.2f} | {m.rss_mb:.0f} | {ratios[0]} | {ratios[1]} |"
+            )
+    return [*lines, ""]
+
+
+def bench_rss(feeds: int, runs: int, lines: list[str]) -> None:
+    """The daemon's peak memory (largest process) on a cold cycle at `feeds` feeds."""
+    work = OUT / f"rss-{feeds}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    found = []
+    with Farm(feeds, seed=8, workers=2, stop_after=1200) as farm:
+        for run in range(runs):
+            contender = Ingest(work / f"ingest-{run}", farm.urls(), work / "commands.log")
+            contender.setup()
+            found.append(contender.run())
+            shutil.rmtree(contender.home, ignore_errors=True)
+    m = median(found)
+    lines += [
+        f"Peak RSS of `ingest run --once --all`, cold, {feeds:,} feeds: **{m.rss_mb:.0f} MB** "
+        f"(largest process; wall {m.wall:.1f} s, median of {runs}).",
+        "",
+    ]
+
+
+def bench_script(argv: list[str], title: str, lines: list[str]) -> None:
+    print(f"{title}", flush=True)
+    started = time.perf_counter()
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    lines += [
+        f"### {title}",
+        "",
+        f"`{' '.join(argv[1:])}` ({time.perf_counter() - started:.0f} s)",
+        "",
+        "```",
+        (result.stdout + result.stderr).strip(),
+        "```",
+        "",
+    ]
+
+
+def bench_bytes(feeds: int, lines: list[str]) -> None:
+    """Database bytes per stored article, SQLite and PostgreSQL, after one cold cycle."""
+    work = OUT / "bytes"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rows = [
+        "| engine | articles | database bytes | bytes per article |",
+        "| --- | --- | --- | --- |",
+    ]
+    with Farm(feeds, seed=9, workers=2, stop_after=1200) as farm:
+        sqlite_ingest = Ingest(work / "sqlite", farm.urls(), work / "commands.log")
+        sqlite_ingest.setup()
+        with sqlite3.connect(sqlite_ingest.sqlite_path) as conn:
+            empty = _sqlite_bytes(conn)
+        sqlite_ingest.run()
+        with sqlite3.connect(sqlite_ingest.sqlite_path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = _sqlite_bytes(conn) - empty
+            count = int(conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+        rows.append(f"| SQLite | {count:,} | {size:,} | {size / max(count, 1):,.0f} |")
+        try:
+            rows.append(_postgres_bytes(farm, work))
+        except Exception as exc:  # no server: say so, keep the rest of the results
+            rows.append(f"| PostgreSQL | - | - | not measured: {type(exc).__name__}: {exc} |")
+    lines += [
+        "### Database bytes per stored article",
+        "",
+        f"One cold cycle of {feeds:,} farm feeds; growth over the empty schema, all tables "
+        "and indexes (articles, flags, mentions, feeds, fetch log).",
+        "",
+        *rows,
+        "",
+    ]
+
+
+def _sqlite_bytes(conn: sqlite3.Connection) -> int:
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
+
+
+def _postgres_bytes(farm: Farm, work: Path) -> str:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS ingest_bench")
+        admin.execute("CREATE DATABASE ingest_bench")
+    try:
+        pg = Ingest(work / "pg", farm.urls(), work / "commands.log", database_url=PG_BENCH)
+        pg.setup()
+        with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+            empty = _pg_bytes(conn)
+        pg.run()
+        with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+            size = _pg_bytes(conn) - empty
+            row = conn.execute("SELECT count(*) FROM articles").fetchone()
+            count = int(row[0]) if row else 0
+        return f"| PostgreSQL | {count:,} | {size:,} | {size / max(count, 1):,.0f} |"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute("DROP DATABASE IF EXISTS ingest_bench")
+
+
+def _pg_bytes(conn: object) -> int:
+    import psycopg
+
+    assert isinstance(conn, psycopg.Connection)
+    row = conn.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--peer-large-runs",
+        type=int,
+        default=1,
+        help="cold runs of reader and the naive loop at >= 10,000 feeds",
+    )
+    parser.add_argument(
+        "--contenders", nargs="+", default=["ingest", "ingest-feedparser", "reader", "naive"]
+    )
+    parser.add_argument("--rss-feeds", type=int, default=5000, help="0: skip")
+    parser.add_argument(
+        "--skip-extras", action="store_true", help="no matching, digest or database-size benchmarks"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    OUT.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python -m bench.run {' '.join(sys.argv[1:])}` (`make bench`). Machine: "
+        f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; the feed farm shares the cores with the "
+        "contenders. Every figure is the median of the runs shown; CPU is user+sys of the "
+        "whole process tree (parser workers included), peak RSS the largest process.",
+        "",
+        "Commands (each contender a subprocess in a fresh directory under bench/out/):",
+        "",
+    ]
+    for name, make in contenders(args.contenders).items():
+        lines.append(f"- {name}: `{make(Path('DIR'), [], Path('log')).command}`")
+    lines += [
+        "",
+        "Cold: empty database, every farm feed once. Steady: the next cycle (the cold state "
+        "restored from a snapshot) after a round in which 10% of the feeds got 1-3 new items; "
+        "every contender sends conditional GETs. ingest runs with its default settings except "
+        "`allow_private_networks = true` (the farm is on 127.0.0.1) and `[fulltext] enabled = "
+        "false` (page fetching is a feature the peers lack).",
+        "",
+    ]
+    for feeds in args.feeds:
+        bench_size(feeds, args.runs, args.peer_large_runs, args.contenders, lines)
+    if args.rss_feeds:
+        bench_rss(args.rss_feeds, args.runs, lines)
+    if not args.skip_extras:
+        bench_script(
+            [PYTHON, "bench/bench_match.py", "--articles", "5000", "--runs", "3"],
+            "Matching alone (articles/s, one core, normalization included)",
+            lines,
+        )
+        if (ROOT / "bench" / "bench_digest.py").exists():
+            bench_script([PYTHON, "bench/bench_digest.py", "--runs", "3"], "Digest build", lines)
+        bench_bytes(min(args.feeds), lines)
+    lines += [f"Suite time: {time.perf_counter() - started:.0f} s.", ""]
+    args.output.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.output} in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
