@@ -120,7 +120,7 @@ def demo_command(
         console.print(f"instance: {root}\nfeed server: {server.url('')}\n")
         instance = write_instance(root, server, starter_config_dir() / "watchlist.toml")
         for line in run_rounds(instance, server):
-            console.print(line)
+            console.print(line, soft_wrap=True)
         settings = load_settings(instance.config, env={})
         engine = create_db_engine(settings.database)
         flags = list_flags(engine, since=started - timedelta(minutes=1))

@@ -118,6 +118,10 @@ workers = 1
 [digest]
 timezone = "Asia/Baghdad"
 title = "ingest demo digest"
+
+# The sample stories link to demo.invalid, which has no pages to fetch.
+[fulltext]
+mode = "never"
 """
 
 
@@ -132,18 +136,23 @@ def write_instance(root: Path, server: DemoFeedServer, watchlist: Path) -> DemoI
     root.mkdir(parents=True, exist_ok=True)
     (root / "ingest.toml").write_text(DEMO_SETTINGS, encoding="utf-8")
     shutil.copyfile(watchlist, root / "watchlist.toml")
+    instance = DemoInstance(root, root / "ingest.toml")
+    write_feeds_file(instance, server, server.names(1))
+    return instance
+
+
+def write_feeds_file(instance: DemoInstance, server: DemoFeedServer, names: list[str]) -> None:
     outlines = "\n".join(
         # allowPrivate: the demo server is on loopback, which feeds are otherwise refused.
         f'    <outline type="rss" text="{name}" xmlUrl="{server.url(name)}" allowPrivate="true"/>'
-        for name in server.names(2)
+        for name in names
     )
-    (root / "feeds.opml").write_text(
+    (instance.root / "feeds.opml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n'
         "  <head><title>demo</title></head>\n"
         f"  <body>\n{outlines}\n  </body>\n</opml>\n",
         encoding="utf-8",
     )
-    return DemoInstance(root, root / "ingest.toml")
 
 
 @contextmanager
@@ -169,6 +178,8 @@ def run_rounds(instance: DemoInstance, server: DemoFeedServer, rounds: int = 2) 
     lines = []
     for number in range(1, rounds + 1):
         server.round = number
+        # A feed that appears in a later round is added to the file, as a user would.
+        write_feeds_file(instance, server, server.names(number))
         daemon = Daemon(settings, flagger_factory=WatchlistFlaggers.load)
         asyncio.run(daemon.run(once=True, everything=True))
         lines.append(f"round {number}: {daemon.last_stats.line()}")
