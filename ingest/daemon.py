@@ -22,7 +22,14 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from ingest.db import Database, check_schema, create_db_engine, instance_lock
+from ingest.db import (
+    Database,
+    check_schema,
+    create_db_engine,
+    database_unavailable,
+    describe_db_error,
+    instance_lock,
+)
 from ingest.errors import ConfigError
 from ingest.digest.job import produce_daily_digest, send_alerts
 from ingest.digest.period import due_day
@@ -44,6 +51,9 @@ from ingest.store import (
 log = logging.getLogger("ingest.daemon")
 
 WATCH_INTERVAL = 5.0
+# The database went away: the first retry after this long, doubling up to the cap.
+DB_RETRY_FIRST = 1.0
+DB_RETRY_MAX = 60.0
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -116,6 +126,10 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.reports: list[PollReport] = []
         self._mtimes: dict[Path, float] = {}
+        self._db_failures = 0
+        self._db_retry_at = 0.0  # time.monotonic() before which ticks do not touch the database
+        self._orphaned: set[int] = set()  # claimed feeds whose poll the database outage lost
+        self._claims: set[asyncio.Future[list[FeedState]]] = set()  # claims in progress
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -182,6 +196,7 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=False)
             await self.drain(polling.shutdown_deadline)
+            await self.give_back_claims()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         log.info("daemon stopped")
@@ -208,23 +223,71 @@ class Daemon:
 
     async def tick(self) -> None:
         """Claim what is due, up to the free concurrency, and start polling it."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or time.monotonic() < self._db_retry_at:
             return
         free = self.settings.polling.concurrency - len(self.inflight)
         if free <= 0:
             return
         try:
-            feeds = await self.db.run(
-                claim_due_feeds, self.clock(), free, self.settings.polling.claim_lease
-            )
-        except Exception as exc:  # database down: log, the next tick retries
-            log.error("claim failed error=%r", exc)
+            orphaned = [fid for fid in self._orphaned if fid not in self.inflight]
+            if orphaned:  # due again now, not when their lease ends
+                await self.db.run(release_claims, orphaned, self.clock())
+                self._orphaned.difference_update(orphaned)
+            feeds = await self._claim(free)
+        except Exception as exc:
+            if database_unavailable(exc):
+                self._database_failed(exc)
+            else:
+                log.exception("claim failed")
             return
+        if self._db_failures:
+            log.warning("database available again after failures=%d", self._db_failures)
+            self._db_failures = 0
         if not feeds:
             return
         stats = CycleStats()
         tasks = [self._start(feed, stats) for feed in feeds]
         asyncio.get_running_loop().create_task(self._summarize(tasks, stats))
+
+    async def _claim(self, free: int) -> list[FeedState]:
+        """Claim due feeds; a stop arriving meanwhile gives the claimed feeds back."""
+        claim = asyncio.ensure_future(
+            self.db.run(claim_due_feeds, self.clock(), free, self.settings.polling.claim_lease)
+        )
+        self._claims.add(claim)
+        try:
+            feeds = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            # The scheduler shuts down (SIGTERM) while the database thread claims: the
+            # claim commits anyway; serve() gives its feeds back (give_back_claims).
+            return []
+        except Exception:
+            self._claims.discard(claim)
+            raise
+        self._claims.discard(claim)
+        if self.stopping.is_set() and feeds:
+            await self.db.run(release_claims, [feed.id for feed in feeds], self.clock())
+            return []
+        return feeds
+
+    async def give_back_claims(self) -> None:
+        """Feeds claimed by a tick that the stop interrupted: due again now, not after the lease."""
+        while self._claims:
+            claim = self._claims.pop()
+            try:
+                feeds = await claim
+            except Exception:
+                continue  # nothing was claimed
+            if feeds:
+                await self.db.run(release_claims, [feed.id for feed in feeds], self.clock())
+
+    def _database_failed(self, exc: Exception) -> None:
+        """Log once per retry, and retry after a delay that doubles up to DB_RETRY_MAX."""
+        self._db_failures += 1
+        delay = min(DB_RETRY_FIRST * 2 ** (self._db_failures - 1), DB_RETRY_MAX)
+        self._db_retry_at = time.monotonic() + delay
+        log.error('database unavailable, retrying in %.0fs failures=%d error="%s"',
+                  delay, self._db_failures, describe_db_error(exc))
 
     def _start(self, feed: FeedState, stats: CycleStats) -> asyncio.Task[PollReport | None]:
         task = asyncio.get_running_loop().create_task(self._poll(feed, stats), name=f"poll:{feed.url}")
@@ -240,10 +303,16 @@ class Daemon:
             report = await poll_feed(feed, self.ctx)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # A bug or the database going away mid-poll: the claim's lease makes the
-            # feed due again, so nothing is lost; the daemon goes on.
-            log.exception("poll crashed feed=%s", feed.url)
+        except Exception as exc:
+            # A bug or the database going away mid-poll: nothing of the poll was written
+            # (one transaction), and the feed is due again (the lease ends, or the next
+            # tick that reaches the database releases it), so nothing is lost.
+            if database_unavailable(exc):
+                self._orphaned.add(feed.id)
+                log.error("poll not stored, database unavailable feed=%s error=\"%s\"",
+                          feed.url, describe_db_error(exc))
+            else:
+                log.exception("poll crashed feed=%s", feed.url)
             return None
         stats.add(report)
         self.reports.append(report)

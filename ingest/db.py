@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.errors import InstanceLockedError, SchemaError, StorageError
@@ -53,6 +54,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or went away (server down or restarting, the
+    connection cut, disk full): retry later, unlike a bug in a statement."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One short line for the log: the driver's message without SQLAlchemy's appendix."""
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return " ".join(text.split())[:300]
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

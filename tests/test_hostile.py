@@ -28,7 +28,7 @@ from tests.helpers import jsonl, query, rss, story
 FEEDS = DATA / "feeds"
 CAP = 16 * 2**20  # the default http.max_body_size
 MAX_RSS_MB = 300
-TOTAL_TIMEOUT = 2.0
+TOTAL_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,8 @@ def write_opml(instance: Instance, feeds: list[tuple[str, bool]]) -> None:
 @pytest.fixture
 def hostile_instance(tmp_path: Path, feed_server: FeedServer) -> Instance:
     inst = Instance(tmp_path, feed_server)
-    config = write_config(inst.config_dir, extra="")
+    # Article pages (full text) would be fetched from the fixtures' public links.
+    config = write_config(inst.config_dir, extra="[fulltext]\nenabled = false\n")
     text = config.read_text(encoding="utf-8")
     text = text.replace("allow_private_networks = true", "allow_private_networks = false")
     text = text.replace('total_timeout = "5s"', f'total_timeout = "{TOTAL_TIMEOUT:g}s"')
