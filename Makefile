@@ -33,5 +33,10 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# Not in CI: a bounded-time fuzz of the parse path (bench/fuzz_parse.py); exits 1 on a finding.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m bench.fuzz_parse --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
