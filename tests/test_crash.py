@@ -6,9 +6,12 @@ one a flaggable "trucks out of Ein al-Assad" story) while the daemon ingests the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -303,6 +306,25 @@ def test_sigterm_while_polls_are_in_flight_exits_0_and_writes_whole_polls(
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
 
 
+def back_up_sqlite(instance: Instance, directory: Path) -> list[Path]:
+    """`sqlite3 FILE ".backup …"` and `VACUUM INTO`, as README's Operations section says."""
+    directory.mkdir()
+    live = instance.settings.data_dir / "ingest.db"
+    dot_backup, vacuumed = directory / "dot-backup.db", directory / "vacuum-into.db"
+    if shutil.which("sqlite3") is None:  # the same two through Python's sqlite3 module
+        with contextlib.closing(sqlite3.connect(live, timeout=30)) as conn:
+            with contextlib.closing(sqlite3.connect(dot_backup)) as target:
+                conn.backup(target)
+            conn.execute(f"VACUUM INTO '{vacuumed}'")
+        return [dot_backup, vacuumed]
+    for sql in (f".backup '{dot_backup}'", f"VACUUM INTO '{vacuumed}'"):
+        done = subprocess.run(
+            ["sqlite3", "-cmd", ".timeout 30000", str(live), sql], capture_output=True, text=True
+        )
+        assert done.returncode == 0 and not done.stderr, done.stderr
+    return [dot_backup, vacuumed]
+
+
 @pytest.mark.slow
 def test_cli_reads_while_the_daemon_writes_never_see_a_locked_database(
     tmp_path: Path, feed_server: FeedServer, daemon: Callable[[Instance], DaemonProcess]
@@ -332,6 +354,8 @@ def test_cli_reads_while_the_daemon_writes_never_see_a_locked_database(
                 assert "locked" not in result.output.lower(), (command, result.output)
                 reads += 1
         seen = len(jsonl(instance.cli("export", "--format", "jsonl").output))
+        # The backups the README shows, taken while the daemon writes.
+        backups = back_up_sqlite(instance, tmp_path / "backups")
     finally:
         publisher.stop()
     code = proc.stop()
@@ -339,6 +363,10 @@ def test_cli_reads_while_the_daemon_writes_never_see_a_locked_database(
     assert code == 0, out
     assert "locked" not in out.lower() and "Traceback" not in out, out[-3000:]
     assert reads >= 30 and seen > 0
+    for backup in backups:
+        copy = f"sqlite:///{backup}"
+        assert query(copy, "PRAGMA integrity_check") == [("ok",)]
+        assert query(copy, "SELECT count(*) FROM articles")[0][0] >= seen
     print(f"{reads} CLI reads while the daemon stored {articles(instance)} articles")
 
 
