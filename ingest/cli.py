@@ -98,11 +98,15 @@ def init(
         shutil.copyfile(source / name, target)
         if name == "ingest.toml" and directory.resolve().name != "config":
             # The repo's config keeps data beside it (../data); a fresh instance keeps it inside.
-            text = target.read_text(encoding="utf-8").replace('data_dir = "../data"', 'data_dir = "data"')
+            text = target.read_text(encoding="utf-8").replace(
+                'data_dir = "../data"', 'data_dir = "data"'
+            )
             target.write_text(text, encoding="utf-8")
         console.print(f"wrote {target}")
-    console.print(f"next: ingest db upgrade --config {directory / 'ingest.toml'} && "
-                  f"ingest run --config {directory / 'ingest.toml'}")
+    console.print(
+        f"next: ingest db upgrade --config {directory / 'ingest.toml'} && "
+        f"ingest run --config {directory / 'ingest.toml'}"
+    )
 
 
 @db_app.command("upgrade")
@@ -129,7 +133,9 @@ def db_current(config: ConfigOption = None) -> None:
     settings = settings_for(config)
     engine = create_db_engine(settings.database)
     with errors_as_exit_codes():
-        console.print(f"database: {current_revision(engine) or 'empty'}; this version: {head_revision()}")
+        console.print(
+            f"database: {current_revision(engine) or 'empty'}; this version: {head_revision()}"
+        )
 
 
 # --- the daemon ----------------------------------------------------------------------
@@ -138,11 +144,16 @@ def db_current(config: ConfigOption = None) -> None:
 @app.command()
 def run(
     once: Annotated[bool, typer.Option("--once", help="poll every due feed once and exit")] = False,
-    all_feeds: Annotated[bool, typer.Option("--all", help="with --once: every feed, due or not")] = False,
+    all_feeds: Annotated[
+        bool, typer.Option("--all", help="with --once: every feed, due or not")
+    ] = False,
     parser: Annotated[
         Literal["auto", "feedparser"] | None,
-        typer.Option("--parser", help="auto (fast path for well-formed feeds) or feedparser; "
-                     "default: the parse.parser setting"),
+        typer.Option(
+            "--parser",
+            help="auto (fast path for well-formed feeds) or feedparser; "
+            "default: the parse.parser setting",
+        ),
     ] = None,
     config: ConfigOption = None,
     verbose: VerboseOption = False,
@@ -185,24 +196,55 @@ def status(
     if json_out:
         for row in rows:
             page = pages.get(row.id, PageCounts())
-            print(json.dumps({
-                "url": row.url, "title": row.title, "active": row.active, "retired": row.retired_reason,
-                "last_poll": iso(row.last_polled_at), "last_success": iso(row.last_success_at),
-                "http_status": row.last_status, "consecutive_errors": row.consecutive_errors,
-                "error_since": iso(row.error_since), "last_error": row.last_error,
-                "next_poll": iso(row.next_poll_at) if row.active else None, "articles": row.articles,
-                "pages": {"pending": page.pending, "fetched": page.fetched, "failed": page.failed,
-                          "failures": page.failures},
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "url": row.url,
+                        "title": row.title,
+                        "active": row.active,
+                        "retired": row.retired_reason,
+                        "last_poll": iso(row.last_polled_at),
+                        "last_success": iso(row.last_success_at),
+                        "http_status": row.last_status,
+                        "consecutive_errors": row.consecutive_errors,
+                        "error_since": iso(row.error_since),
+                        "last_error": row.last_error,
+                        "next_poll": iso(row.next_poll_at) if row.active else None,
+                        "articles": row.articles,
+                        "pages": {
+                            "pending": page.pending,
+                            "fetched": page.fetched,
+                            "failed": page.failed,
+                            "failures": page.failures,
+                        },
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return
     failing = sum(1 for r in rows if r.active and r.consecutive_errors)
     page_failed = sum(p.failed for p in pages.values())
-    table = Table(title=f"{len(rows)} feeds, {failing} failing, "
-                  f"{sum(r.articles for r in rows)} articles, {page_failed} page failures", expand=True)
-    for column in ("Feed", "Last poll", "Last success", "HTTP", "Errors", "Last error", "Next poll", "Articles",
-                   "Page failures"):
-        table.add_column(column, overflow="fold",
-                         justify="right" if column in ("Articles", "Page failures") else "left")
+    table = Table(
+        title=f"{len(rows)} feeds, {failing} failing, "
+        f"{sum(r.articles for r in rows)} articles, {page_failed} page failures",
+        expand=True,
+    )
+    for column in (
+        "Feed",
+        "Last poll",
+        "Last success",
+        "HTTP",
+        "Errors",
+        "Last error",
+        "Next poll",
+        "Articles",
+        "Page failures",
+    ):
+        table.add_column(
+            column,
+            overflow="fold",
+            justify="right" if column in ("Articles", "Page failures") else "left",
+        )
     for row in rows:
         style = "dim" if not row.active else "red" if row.consecutive_errors else None
         table.add_row(
@@ -212,7 +254,9 @@ def status(
             str(row.last_status or "-"),
             str(row.consecutive_errors),
             escape((row.last_error or "")[:120]),
-            ago(row.next_poll_at, now) if row.active else f"retired: {escape(row.retired_reason or '')}",
+            ago(row.next_poll_at, now)
+            if row.active
+            else f"retired: {escape(row.retired_reason or '')}",
             str(row.articles),
             _page_failures(pages.get(row.id)),
             style=style,
@@ -221,10 +265,12 @@ def status(
 
 
 def _page_failures(page: PageCounts | None) -> str:
-    """"2 (http_403 1, robots 1)": the article pages of a feed that could not be had."""
+    """ "2 (http_403 1, robots 1)": the article pages of a feed that could not be had."""
     if page is None or not page.failed:
         return "0"
-    return f"{page.failed} (" + ", ".join(f"{k} {n}" for k, n in sorted(page.failures.items())) + ")"
+    return (
+        f"{page.failed} (" + ", ".join(f"{k} {n}" for k, n in sorted(page.failures.items())) + ")"
+    )
 
 
 @contextmanager
@@ -251,8 +297,12 @@ def export_record(article: ExportedArticle) -> dict[str, object]:
 
 @app.command()
 def export(
-    fmt: Annotated[Literal["jsonl", "csv"], typer.Option("--format", "-f", help="jsonl or csv")] = "jsonl",
-    since: Annotated[str | None, typer.Option(help="first seen or published since (date or 7d)")] = None,
+    fmt: Annotated[
+        Literal["jsonl", "csv"], typer.Option("--format", "-f", help="jsonl or csv")
+    ] = "jsonl",
+    since: Annotated[
+        str | None, typer.Option(help="first seen or published since (date or 7d)")
+    ] = None,
     flagged: Annotated[bool, typer.Option("--flagged", help="only articles with flags")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
     config: ConfigOption = None,
@@ -280,10 +330,16 @@ def export(
 app.command("match", help="What the watchlist would flag in a text, and why.")(match_command)
 app.command("flags", help="List flags with their evidence.")(flags_command)
 app.command("rematch", help="Apply the current watchlist to stored articles.")(rematch_command)
-app.command("fulltext", help="Fetch and extract article pages for truncated entries.")(fulltext_command)
+app.command("fulltext", help="Fetch and extract article pages for truncated entries.")(
+    fulltext_command
+)
 app.add_typer(watch_app, name="watch", help="List and edit the watchlist file (comments kept).")
-app.command("digest", help="Build the digest (terminal, file, or the daily files and mail).")(digest_command)
-app.command("demo", help="Offline end-to-end demo on sample feeds shipped in the package.")(demo_command)
+app.command("digest", help="Build the digest (terminal, file, or the daily files and mail).")(
+    digest_command
+)
+app.command("demo", help="Offline end-to-end demo on sample feeds shipped in the package.")(
+    demo_command
+)
 
 
 def main() -> None:

@@ -27,8 +27,12 @@ err_console = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="ingest.toml to use (else $INGEST_CONFIG, ./config/ingest.toml)",
-                 show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="ingest.toml to use (else $INGEST_CONFIG, ./config/ingest.toml)",
+        show_default=False,
+    ),
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="debug logs and tracebacks")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="warnings and errors only")]
@@ -72,7 +76,9 @@ def setup_logging(settings: Settings | None, verbose: bool = False, quiet: bool 
     if level is None:
         level = getattr(logging, (settings.log_level if settings else "info").upper())
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ"))
+    handler.setFormatter(
+        _UTCFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
@@ -81,7 +87,7 @@ def setup_logging(settings: Settings | None, verbose: bool = False, quiet: bool 
 
 
 class _UTCFormatter(logging.Formatter):
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, UTC).strftime(datefmt or "%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -102,8 +108,11 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     try:
         return now - timedelta(seconds=parse_duration(value))
     except ValueError:
-        fail(f"--since: {value!r} is not a date (2026-11-20), a time (2026-11-20T08:00Z) "
-             "or a duration (7d, 12h)", EXIT_USAGE)
+        fail(
+            f"--since: {value!r} is not a date (2026-11-20), a time (2026-11-20T08:00Z) "
+            "or a duration (7d, 12h)",
+            EXIT_USAGE,
+        )
 
 
 def iso(value: datetime | None) -> str | None:

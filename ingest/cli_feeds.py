@@ -18,8 +18,10 @@ from ingest.errors import StorageError
 from ingest.settings import Settings, format_duration, parse_duration
 from ingest.store import sync_feeds
 
-feeds_app = typer.Typer(help="List, add, remove, import and export the feeds to poll (the OPML file).",
-                        no_args_is_help=True)
+feeds_app = typer.Typer(
+    help="List, add, remove, import and export the feeds to poll (the OPML file).",
+    no_args_is_help=True,
+)
 
 
 def _sync_database(settings: Settings) -> None:
@@ -41,7 +43,9 @@ def _sync_database(settings: Settings) -> None:
 @feeds_app.command("add")
 def add(
     url: str,
-    interval: Annotated[str | None, typer.Option(help="poll interval for this feed, e.g. 15m")] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="poll interval for this feed, e.g. 15m")
+    ] = None,
     title: Annotated[str | None, typer.Option(help="a title (else the feed's own)")] = None,
     category: Annotated[str | None, typer.Option(help="group it under this category")] = None,
     config: ConfigOption = None,
@@ -56,8 +60,11 @@ def add(
             seconds = parse_duration(interval)
         except ValueError as exc:
             fail(f"--interval: {exc}", 2)
-    added = call(lambda: feedsfile.add_feed(settings.feeds_file, url, title=title, interval=seconds,
-                                            category=category))
+    added = call(
+        lambda: feedsfile.add_feed(
+            settings.feeds_file, url, title=title, interval=seconds, category=category
+        )
+    )
     call(lambda: _sync_database(settings))
     if added:
         console.print(f"added {url} to {settings.feeds_file}")
@@ -81,8 +88,12 @@ def list_feeds(config: ConfigOption = None) -> None:
     settings = settings_for(config)
     feeds = call(lambda: feedsfile.read_feeds_file(settings.feeds_file))
     rows = [
-        (feed.url, feed.title or "", feed.category or "",
-         format_duration(feed.interval) if feed.interval else "default")
+        (
+            feed.url,
+            feed.title or "",
+            feed.category or "",
+            format_duration(feed.interval) if feed.interval else "default",
+        )
         for feed in feeds
     ]
     if not console.is_terminal:
@@ -110,7 +121,9 @@ def import_(file: Path, config: ConfigOption = None) -> None:
 
 @feeds_app.command("export")
 def export(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (else stdout)")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file to write (else stdout)")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write the feeds as OPML 2.0, the format every feed reader imports."""

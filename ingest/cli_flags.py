@@ -33,7 +33,9 @@ PRIORITIES = ("high", "medium", "low")
 
 def flags_command(
     since: Annotated[str | None, typer.Option(help="raised since (2026-11-20, 24h, 7d)")] = None,
-    priority: Annotated[str | None, typer.Option(help="this priority or higher: high, medium, low")] = None,
+    priority: Annotated[
+        str | None, typer.Option(help="this priority or higher: high, medium, low")
+    ] = None,
     limit: Annotated[int, typer.Option(help="at most this many")] = 200,
     json_out: Annotated[bool, typer.Option("--json", help="one JSON object per flag")] = False,
     config: ConfigOption = None,
@@ -51,13 +53,28 @@ def flags_command(
         flags = list_flags(engine, since=parse_since(since), priorities=wanted, limit=limit)
     if json_out:
         for flag in flags:
-            print(json.dumps({
-                "id": flag.id, "article_id": flag.article_id, "rule": flag.rule, "kind": flag.kind,
-                "name": flag.name, "priority": flag.priority, "evidence": flag.evidence,
-                "field": flag.field, "source": flag.source, "mentions": flag.mentions,
-                "raised_at": iso(flag.raised_at), "title": flag.title, "url": flag.url,
-                "published": iso(flag.published_at), "feed": flag.feed_title or flag.feed_url,
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": flag.id,
+                        "article_id": flag.article_id,
+                        "rule": flag.rule,
+                        "kind": flag.kind,
+                        "name": flag.name,
+                        "priority": flag.priority,
+                        "evidence": flag.evidence,
+                        "field": flag.field,
+                        "source": flag.source,
+                        "mentions": flag.mentions,
+                        "raised_at": iso(flag.raised_at),
+                        "title": flag.title,
+                        "url": flag.url,
+                        "published": iso(flag.published_at),
+                        "feed": flag.feed_title or flag.feed_url,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return
     table = Table(title=f"{len(flags)} flags", expand=True, show_lines=True)
     for column in ("Raised", "Priority", "Rule", "Article", "Evidence"):
@@ -78,8 +95,12 @@ def flags_command(
 
 def rematch_command(
     since: Annotated[str | None, typer.Option(help="only articles seen or published since")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change, change nothing")] = False,
-    watchlist: Annotated[Path | None, typer.Option(help="watchlist to apply (else the configured one)")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would change, change nothing")
+    ] = False,
+    watchlist: Annotated[
+        Path | None, typer.Option(help="watchlist to apply (else the configured one)")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Apply the current watchlist to stored articles (idempotent)."""
@@ -90,15 +111,29 @@ def rematch_command(
         matcher = compile_matcher(load_watchlist(watchlist or settings.watchlist_file))
         start = parse_since(since)
         total = count_articles(engine, start)
-        with Progress(TextColumn("rematch"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True) as bar:
+        with Progress(
+            TextColumn("rematch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
             task = bar.add_task("articles", total=total)
-            report = rematch(engine, matcher, start, dry_run=dry_run,
-                             progress=lambda n: bar.advance(task, n), now=datetime.now(UTC))
+            report = rematch(
+                engine,
+                matcher,
+                start,
+                dry_run=dry_run,
+                progress=lambda n: bar.advance(task, n),
+                now=datetime.now(UTC),
+            )
     verb = "would add" if dry_run else "added"
     verb_removed = "would remove" if dry_run else "removed"
-    console.print(f"{report.articles} articles matched against watchlist {matcher.version}: "
-                  f"{verb} {report.added} flags, {verb_removed} {report.removed}")
+    console.print(
+        f"{report.articles} articles matched against watchlist {matcher.version}: "
+        f"{verb} {report.added} flags, {verb_removed} {report.removed}"
+    )
     if not report.by_rule:
         return
     table = Table(expand=True, show_lines=True)

@@ -30,9 +30,9 @@ from ingest.db import (
     describe_db_error,
     instance_lock,
 )
-from ingest.errors import ConfigError
 from ingest.digest.job import produce_daily_digest, send_alerts
 from ingest.digest.period import due_day
+from ingest.errors import ConfigError
 from ingest.feedsfile import read_feeds_file
 from ingest.fetch import Fetcher, FetchLimits
 from ingest.fulltext import page_worker
@@ -103,8 +103,9 @@ class CycleStats:
     def line(self) -> str:
         return (
             f"cycle feeds={self.feeds} stored={self.stored} not_modified={self.not_modified} "
-            f"unchanged={self.unchanged} errors={self.errors} new={self.new} updated={self.updated} "
-            f"flags={self.flags} seconds={time.monotonic() - self.started:.1f}"
+            f"unchanged={self.unchanged} errors={self.errors} new={self.new} "
+            f"updated={self.updated} flags={self.flags} "
+            f"seconds={time.monotonic() - self.started:.1f}"
         )
 
 
@@ -140,13 +141,25 @@ class Daemon:
             if self.flagger_factory is not None:
                 self.flaggers = self.flagger_factory(self.settings)
             async with Fetcher(fetch_limits(self.settings)) as fetcher:
-                parser = ParserPool(self.settings.parse.workers or None, parser=self.settings.parse.parser)
-                pages = page_worker(self.settings.fulltext, fetcher, self.db, clock=self.clock,
-                                    user_agent=self.settings.http.user_agent,
-                                    flagger=self._current_flagger)
+                parser = ParserPool(
+                    self.settings.parse.workers or None, parser=self.settings.parse.parser
+                )
+                pages = page_worker(
+                    self.settings.fulltext,
+                    fetcher,
+                    self.db,
+                    clock=self.clock,
+                    user_agent=self.settings.http.user_agent,
+                    flagger=self._current_flagger,
+                )
                 self.ctx = PollContext(
-                    fetcher=fetcher, parser=parser, db=self.db, polling=self.settings.polling,
-                    flagger=self._current_flagger, clock=self.clock, rng=random.Random(),
+                    fetcher=fetcher,
+                    parser=parser,
+                    db=self.db,
+                    polling=self.settings.polling,
+                    flagger=self._current_flagger,
+                    clock=self.clock,
+                    rng=random.Random(),
                     pages=pages,
                 )
                 try:
@@ -177,20 +190,51 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         polling = self.settings.polling
-        scheduler.add_job(self.tick, "interval", seconds=polling.tick, id="poll-tick",
-                          max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
-        scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping",
-                          max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
-        scheduler.add_job(self.watch_files, "interval", seconds=WATCH_INTERVAL, id="watch-files",
-                          max_instances=1, coalesce=True)
-        scheduler.add_job(self.daily_digest, self.digest_trigger(), id="daily-digest",
-                          max_instances=1, coalesce=True, misfire_grace_time=3600)
-        scheduler.add_job(self.send_alerts, "interval", seconds=30, id="alerts", max_instances=1,
-                          coalesce=True)
+        scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=polling.tick,
+            id="poll-tick",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            self.housekeeping,
+            "interval",
+            hours=1,
+            id="housekeeping",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            self.watch_files,
+            "interval",
+            seconds=WATCH_INTERVAL,
+            id="watch-files",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self.daily_digest,
+            self.digest_trigger(),
+            id="daily-digest",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
+        scheduler.add_job(
+            self.send_alerts, "interval", seconds=30, id="alerts", max_instances=1, coalesce=True
+        )
         scheduler.start()
-        loop.create_task(self.catch_up_digest())
-        log.info("daemon started feeds_file=%s database=%s", self.settings.feeds_file,
-                 self.engine.url.render_as_string(hide_password=True))
+        # Held: the loop keeps only a weak reference to a task.
+        self.catch_up_task = loop.create_task(self.catch_up_digest())
+        log.info(
+            "daemon started feeds_file=%s database=%s",
+            self.settings.feeds_file,
+            self.engine.url.render_as_string(hide_password=True),
+        )
         try:
             await self.stopping.wait()
         finally:
@@ -286,11 +330,17 @@ class Daemon:
         self._db_failures += 1
         delay = min(DB_RETRY_FIRST * 2 ** (self._db_failures - 1), DB_RETRY_MAX)
         self._db_retry_at = time.monotonic() + delay
-        log.error('database unavailable, retrying in %.0fs failures=%d error="%s"',
-                  delay, self._db_failures, describe_db_error(exc))
+        log.error(
+            'database unavailable, retrying in %.0fs failures=%d error="%s"',
+            delay,
+            self._db_failures,
+            describe_db_error(exc),
+        )
 
     def _start(self, feed: FeedState, stats: CycleStats) -> asyncio.Task[PollReport | None]:
-        task = asyncio.get_running_loop().create_task(self._poll(feed, stats), name=f"poll:{feed.url}")
+        task = asyncio.get_running_loop().create_task(
+            self._poll(feed, stats), name=f"poll:{feed.url}"
+        )
         self.inflight[feed.id] = task
         task.add_done_callback(functools.partial(self._forget, feed.id))
         return task
@@ -309,8 +359,11 @@ class Daemon:
             # tick that reaches the database releases it), so nothing is lost.
             if database_unavailable(exc):
                 self._orphaned.add(feed.id)
-                log.error("poll not stored, database unavailable feed=%s error=\"%s\"",
-                          feed.url, describe_db_error(exc))
+                log.error(
+                    'poll not stored, database unavailable feed=%s error="%s"',
+                    feed.url,
+                    describe_db_error(exc),
+                )
             else:
                 log.exception("poll crashed feed=%s", feed.url)
             return None
@@ -320,7 +373,9 @@ class Daemon:
             del self.reports[:5_000]
         return report
 
-    async def _summarize(self, tasks: list[asyncio.Task[PollReport | None]], stats: CycleStats) -> None:
+    async def _summarize(
+        self, tasks: list[asyncio.Task[PollReport | None]], stats: CycleStats
+    ) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         log.info(stats.line())
         if stats.flags:
@@ -330,7 +385,9 @@ class Daemon:
 
     def digest_trigger(self) -> CronTrigger:
         digest = self.settings.digest
-        return CronTrigger(hour=digest.hour, minute=digest.minute, timezone=ZoneInfo(digest.timezone))
+        return CronTrigger(
+            hour=digest.hour, minute=digest.minute, timezone=ZoneInfo(digest.timezone)
+        )
 
     async def daily_digest(self) -> None:
         """The cron job: the digest of the day that just reached digest.time, once."""
@@ -361,13 +418,19 @@ class Daemon:
             while queue and len(self.inflight) < limit:
                 batch = [queue.pop() for _ in range(min(limit - len(self.inflight), len(queue)))]
                 feeds = await self.db.run(
-                    claim_due_feeds, self.clock(), len(batch), self.settings.polling.claim_lease,
-                    everything=everything, only=batch,
+                    claim_due_feeds,
+                    self.clock(),
+                    len(batch),
+                    self.settings.polling.claim_lease,
+                    everything=everything,
+                    only=batch,
                 )
                 for feed in feeds:
                     self._start(feed, stats)
             if self.inflight:
-                await asyncio.wait(list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED
+                )
         log.info(stats.line())
         self.last_stats = stats
         return stats
@@ -396,8 +459,12 @@ class Daemon:
         self._mtimes[path] = _mtime(path)
         report = sync_feeds(self.engine, declared, self.clock())
         if report.added or report.retired or report.reactivated:
-            log.info("feeds synced added=%d retired=%d reactivated=%d", len(report.added),
-                     len(report.retired), len(report.reactivated))
+            log.info(
+                "feeds synced added=%d retired=%d reactivated=%d",
+                len(report.added),
+                len(report.retired),
+                len(report.reactivated),
+            )
 
     def reload(self, why: str = "reload") -> None:
         log.info("reloading why=%s", why)

@@ -126,14 +126,19 @@ def check_schema(engine: Engine) -> None:
         return
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     if current is None:
-        raise SchemaError(f"the database {_describe(engine)} has no schema yet: run `ingest db upgrade`")
+        raise SchemaError(
+            f"the database {_describe(engine)} has no schema yet: run `ingest db upgrade`"
+        )
     known = {rev.revision for rev in script.walk_revisions()}
     if current not in known:
         raise SchemaError(
             f"the database {_describe(engine)} is at schema {current}, newer than this version of "
             f"ingest knows (head {head}): upgrade ingest"
         )
-    raise SchemaError(f"the database {_describe(engine)} is at schema {current}, not {head}: run `ingest db upgrade`")
+    raise SchemaError(
+        f"the database {_describe(engine)} is at schema {current}, not {head}: "
+        "run `ingest db upgrade`"
+    )
 
 
 def _describe(engine: Engine) -> str:
@@ -147,7 +152,11 @@ def instance_lock(url: str) -> Iterator[None]:
     PostgreSQL needs no lock: daemons share it by claiming feeds with SKIP LOCKED.
     """
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
         yield
         return
     lock_path = Path(parsed.database).with_suffix(".lock")

@@ -17,7 +17,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ingest.records import ParsedEntry
 
 TRACKING_PARAMS = frozenset(
-    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc", "_hsmi"}
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "yclid",
+        "_hsenc",
+        "_hsmi",
+    }
 )
 TRACKING_PREFIXES = ("utm_", "ga_", "ns_", "pk_", "mtm_")
 # A date this far ahead of the poll is a publisher's clock or typo, not a scheduled story.
@@ -126,7 +137,9 @@ def draft(entry: ParsedEntry, now: datetime) -> ArticleDraft:
     )
 
 
-def plan_articles(entries: Sequence[ParsedEntry], stored: Sequence[StoredKey], now: datetime) -> ArticlePlan:
+def plan_articles(
+    entries: Sequence[ParsedEntry], stored: Sequence[StoredKey], now: datetime
+) -> ArticlePlan:
     by_guid = {key.guid: key for key in stored if key.guid}
     by_link: dict[str, StoredKey] = {}
     by_content: dict[str, StoredKey] = {}

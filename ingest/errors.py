@@ -15,7 +15,12 @@ class ConfigError(IngestError):
     """
 
     def __init__(
-        self, message: str, *, file: str | None = None, line: int | None = None, field: str | None = None
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
     ) -> None:
         self.message = message
         self.file = file

@@ -35,20 +35,30 @@ def read_feeds_file(path: Path) -> list[DeclaredFeed]:
         if not url:
             continue
         if not re.match(r"^https?://", url, re.IGNORECASE):
-            raise ConfigError(f"xmlUrl must be an http(s) URL, got {url!r}", file=str(path), line=_line_of(path, url),
-                              field="outline.xmlUrl")
+            raise ConfigError(
+                f"xmlUrl must be an http(s) URL, got {url!r}",
+                file=str(path),
+                line=_line_of(path, url),
+                field="outline.xmlUrl",
+            )
         interval = None
         if outline.get("interval"):
             try:
                 interval = parse_duration(outline.get("interval"))
             except ValueError as exc:
                 line = _line_of(path, f'interval="{outline.get("interval")}"')
-                raise ConfigError(str(exc), file=str(path), line=line, field="outline.interval") from None
+                raise ConfigError(
+                    str(exc), file=str(path), line=line, field="outline.interval"
+                ) from None
         full_text = (outline.get("fullText") or "").strip().lower() or None
         if full_text is not None and full_text not in FULL_TEXT_MODES:
             line = _line_of(path, f'fullText="{outline.get("fullText")}"')
-            raise ConfigError(f"fullText must be auto, always or never, got {full_text!r}",
-                              file=str(path), line=line, field="outline.fullText")
+            raise ConfigError(
+                f"fullText must be auto, always or never, got {full_text!r}",
+                file=str(path),
+                line=line,
+                field="outline.fullText",
+            )
         feeds.setdefault(
             url,
             DeclaredFeed(
@@ -69,7 +79,9 @@ def _line_of(path: Path, needle: str | None) -> int | None:
     if not needle:
         return None
     escaped = needle.replace("&", "&amp;")
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(
+        path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
+    ):
         if needle in line or escaped in line:
             return number
     return None
@@ -105,8 +117,14 @@ def _walk(node: ET.Element, category: str | None) -> list[tuple[ET.Element, str 
     return found
 
 
-def add_feed(path: Path, url: str, *, title: str | None = None, interval: float | None = None,
-             category: str | None = None) -> bool:
+def add_feed(
+    path: Path,
+    url: str,
+    *,
+    title: str | None = None,
+    interval: float | None = None,
+    category: str | None = None,
+) -> bool:
     """Append a feed outline (under its category when given). False if already listed."""
     root = _parse(path) if path.exists() else _empty_opml()
     body = root.find("body")
@@ -115,10 +133,19 @@ def add_feed(path: Path, url: str, *, title: str | None = None, interval: float 
         return False
     parent = body
     if category:
-        group = next((o for o in body.findall("outline") if not o.get("xmlUrl") and
-                      category in (o.get("text"), o.get("title"))), None)
-        parent = group if group is not None else ET.SubElement(
-            body, "outline", {"text": category, "title": category})
+        group = next(
+            (
+                o
+                for o in body.findall("outline")
+                if not o.get("xmlUrl") and category in (o.get("text"), o.get("title"))
+            ),
+            None,
+        )
+        parent = (
+            group
+            if group is not None
+            else ET.SubElement(body, "outline", {"text": category, "title": category})
+        )
     attrs = {"type": "rss", "text": title or url, "xmlUrl": url}
     if title:
         attrs["title"] = title
@@ -150,7 +177,9 @@ def write_opml(feeds: Sequence[DeclaredFeed], title: str = "ingest feeds") -> st
         parent = body
         if feed.category:
             if feed.category not in groups:
-                groups[feed.category] = ET.SubElement(body, "outline", {"text": feed.category, "title": feed.category})
+                groups[feed.category] = ET.SubElement(
+                    body, "outline", {"text": feed.category, "title": feed.category}
+                )
             parent = groups[feed.category]
         attrs = {"type": "rss", "text": feed.title or feed.url, "xmlUrl": feed.url}
         if feed.title:
@@ -172,7 +201,9 @@ def import_opml(target: Path, source: Path) -> list[str]:
     """Add every feed of another OPML file (any reader's export) to the feeds file."""
     added = []
     for feed in read_feeds_file(source):
-        if add_feed(target, feed.url, title=feed.title, interval=feed.interval, category=feed.category):
+        if add_feed(
+            target, feed.url, title=feed.title, interval=feed.interval, category=feed.category
+        ):
             added.append(feed.url)
     return added
 

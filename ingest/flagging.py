@@ -52,7 +52,9 @@ def page_fields(title: str, page_text: str) -> dict[str, str]:
     return {"title": title, "page": page_text} if page_text else {"title": title}
 
 
-def flag_rows(article_id: int, result: MatchResult, version: str, now: datetime, source: str = "feed") -> list[FlagRow]:
+def flag_rows(
+    article_id: int, result: MatchResult, version: str, now: datetime, source: str = "feed"
+) -> list[FlagRow]:
     return [_flag_row(article_id, hit, version, now, source) for hit in result.flags]
 
 
@@ -67,7 +69,14 @@ def _flag_row(article_id: int, hit: Hit, version: str, now: datetime, source: st
         field=hit.field,
         source=source,
         mentions=[
-            {"id": m.id, "kind": m.kind, "field": m.field, "start": m.start, "end": m.end, "text": m.text}
+            {
+                "id": m.id,
+                "kind": m.kind,
+                "field": m.field,
+                "start": m.start,
+                "end": m.end,
+                "text": m.text,
+            }
             for m in hit.mentions
         ],
         watchlist_version=version,
@@ -94,7 +103,9 @@ class WatchlistFlagger:
         mentions: list[MentionRow] = []
         for article in stored:
             entry = article.draft.entry
-            result = self.matcher.match(article_fields(entry.title, entry.summary_text, entry.content_text))
+            result = self.matcher.match(
+                article_fields(entry.title, entry.summary_text, entry.content_text)
+            )
             flags.extend(flag_rows(article.id, result, self.matcher.version, now))
             mentions.extend(mention_rows(article.id, result, now))
         upsert_mentions(conn, mentions)
@@ -132,7 +143,9 @@ class WatchlistFlaggers:
         if holder.path.exists():
             holder._compile(strict=True)
         else:
-            log.warning("no watchlist file=%s: articles are stored but nothing is flagged", holder.path)
+            log.warning(
+                "no watchlist file=%s: articles are stored but nothing is flagged", holder.path
+            )
         return holder
 
     def current(self) -> WatchlistFlagger | None:
@@ -174,7 +187,9 @@ def _mtime(path: Path) -> float:
 class RuleChange:
     added: int = 0
     removed: int = 0
-    examples_added: list[tuple[int, str, str]] = field(default_factory=list)  # (article, title, evidence)
+    examples_added: list[tuple[int, str, str]] = field(
+        default_factory=list
+    )  # (article, title, evidence)
     examples_removed: list[tuple[int, str]] = field(default_factory=list)
 
 

@@ -116,10 +116,24 @@ def list_flags(
 ) -> list[StoredFlag]:
     query = (
         select(
-            Flag.id, Flag.article_id, Flag.rule, Flag.kind, Flag.name, Flag.priority, Flag.evidence,
-            Flag.field, Flag.source, Flag.mentions, Flag.watchlist_version, Flag.raised_at,
-            Flag.alerted_at, Article.title, Article.url, Article.published_at,
-            Feed.title.label("feed_title"), Feed.source_url.label("feed_url"),
+            Flag.id,
+            Flag.article_id,
+            Flag.rule,
+            Flag.kind,
+            Flag.name,
+            Flag.priority,
+            Flag.evidence,
+            Flag.field,
+            Flag.source,
+            Flag.mentions,
+            Flag.watchlist_version,
+            Flag.raised_at,
+            Flag.alerted_at,
+            Article.title,
+            Article.url,
+            Article.published_at,
+            Feed.title.label("feed_title"),
+            Feed.source_url.label("feed_url"),
         )
         .join(Article, Article.id == Flag.article_id)
         .join(Feed, Feed.id == Article.feed_id)
@@ -158,12 +172,19 @@ class ArticleText:
     page: str | None = None  # the article page's main text, once fetched (ingest.fulltext)
 
 
-def iter_article_texts(engine: Engine, since: datetime | None = None, batch: int = 500) -> Iterator[ArticleText]:
+def iter_article_texts(
+    engine: Engine, since: datetime | None = None, batch: int = 500
+) -> Iterator[ArticleText]:
     last_id = 0
     while True:
         query = (
-            select(Article.id, Article.title, Article.summary,
-                   Article.content_text.label("content"), Article.page_text.label("page"))
+            select(
+                Article.id,
+                Article.title,
+                Article.summary,
+                Article.content_text.label("content"),
+                Article.page_text.label("page"),
+            )
             .where(Article.id > last_id)
             .order_by(Article.id)
             .limit(batch)
@@ -191,7 +212,9 @@ def flags_of_articles(conn: Connection, article_ids: Sequence[int]) -> dict[int,
     found: dict[int, dict[str, int]] = {}
     if not article_ids:
         return found
-    rows = conn.execute(select(Flag.id, Flag.article_id, Flag.rule).where(Flag.article_id.in_(list(article_ids))))
+    rows = conn.execute(
+        select(Flag.id, Flag.article_id, Flag.rule).where(Flag.article_id.in_(list(article_ids)))
+    )
     for row in rows:
         found.setdefault(row.article_id, {})[row.rule] = row.id
     return found

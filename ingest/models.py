@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -13,7 +14,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    JSON,
     MetaData,
     String,
     Text,
@@ -72,8 +72,12 @@ class Feed(Base):
     site_url: Mapped[str | None] = mapped_column(String(2048))
     category: Mapped[str | None] = mapped_column(String(256))
     interval_override: Mapped[float | None] = mapped_column(Float)
-    allow_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    full_text: Mapped[str | None] = mapped_column(String(8))  # auto | always | never; None: settings
+    allow_private: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    full_text: Mapped[str | None] = mapped_column(
+        String(8)
+    )  # auto | always | never; None: settings
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retired_reason: Mapped[str | None] = mapped_column(String(256))
@@ -106,8 +110,12 @@ class Article(Base):
     guid: Mapped[str | None] = mapped_column(String(2048))
     url: Mapped[str | None] = mapped_column(String(4096))
     url_key: Mapped[str | None] = mapped_column(String(4096))  # normalized link
-    content_key: Mapped[str] = mapped_column(String(32))  # hash of title + text: last-resort identity
-    fingerprint: Mapped[str] = mapped_column(String(32))  # hash of every stored field: change detection
+    content_key: Mapped[str] = mapped_column(
+        String(32)
+    )  # hash of title + text: last-resort identity
+    fingerprint: Mapped[str] = mapped_column(
+        String(32)
+    )  # hash of every stored field: change detection
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text)  # plain text
     summary_html: Mapped[str] = mapped_column(Text)
@@ -173,7 +181,9 @@ class Flag(Base):
     priority: Mapped[str] = mapped_column(String(16))
     evidence: Mapped[str] = mapped_column(Text)
     field: Mapped[str] = mapped_column(String(32))  # title | summary | content
-    source: Mapped[str] = mapped_column(String(16), default="feed", server_default="feed")  # feed | page
+    source: Mapped[str] = mapped_column(
+        String(16), default="feed", server_default="feed"
+    )  # feed | page
     mentions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     watchlist_version: Mapped[str] = mapped_column(String(64))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -190,7 +200,9 @@ class Mention(Base):
 
     __tablename__ = "mentions"
 
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
     target: Mapped[str] = mapped_column(String(256), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     count: Mapped[int] = mapped_column(Integer)

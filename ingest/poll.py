@@ -28,7 +28,15 @@ from ingest.schedule import (
     validators_stale,
 )
 from ingest.settings import PollingSettings
-from ingest.store import GONE, FeedState, FeedUpdate, FetchEvent, StoredArticle, load_article_keys, save_poll
+from ingest.store import (
+    GONE,
+    FeedState,
+    FeedUpdate,
+    FetchEvent,
+    StoredArticle,
+    load_article_keys,
+    save_poll,
+)
 
 log = logging.getLogger("ingest.poll")
 
@@ -38,7 +46,9 @@ class FeedFetcher(Protocol):
 
 
 class FeedParser(Protocol):
-    async def parse(self, body: bytes, *, url: str, content_type: str | None) -> ParsedFeed | ParseError: ...
+    async def parse(
+        self, body: bytes, *, url: str, content_type: str | None
+    ) -> ParsedFeed | ParseError: ...
 
 
 class Flagger(Protocol):
@@ -51,7 +61,9 @@ class PageSink(Protocol):
     """The full-text stage (`ingest.fulltext`): marks articles whose page is wanted inside
     the poll's transaction, and takes their ids after the commit (never blocking)."""
 
-    def mark_pending(self, conn: Any, feed_id: int, stored: Sequence[StoredArticle]) -> list[int]: ...
+    def mark_pending(
+        self, conn: Any, feed_id: int, stored: Sequence[StoredArticle]
+    ) -> list[int]: ...
 
     def offer(self, article_ids: Sequence[int]) -> None: ...
 
@@ -90,7 +102,9 @@ async def poll_feed(feed: FeedState, ctx: PollContext) -> PollReport:
     try:
         fetched = await ctx.fetcher.fetch(request, conditional=conditional)
     except FetchError as exc:
-        return await _record(feed, ctx, started, failed(feed, started, ctx, None, f"{exc.kind}: {exc}"))
+        return await _record(
+            feed, ctx, started, failed(feed, started, ctx, None, f"{exc.kind}: {exc}")
+        )
 
     if fetched.status == HTTPStatus.NOT_MODIFIED:
         return await _record(feed, ctx, started, not_modified(feed, fetched, started, ctx))
@@ -104,14 +118,20 @@ async def poll_feed(feed: FeedState, ctx: PollContext) -> PollReport:
     if body_hash == feed.body_hash:
         return await _record(feed, ctx, started, unchanged(feed, fetched, started, ctx))
 
-    parsed = await ctx.parser.parse(fetched.body, url=fetched.final_url, content_type=fetched.content_type)
+    parsed = await ctx.parser.parse(
+        fetched.body, url=fetched.final_url, content_type=fetched.content_type
+    )
     if isinstance(parsed, ParseError):
-        return await _record(feed, ctx, started, failed(feed, started, ctx, fetched, f"parse: {parsed}"))
+        return await _record(
+            feed, ctx, started, failed(feed, started, ctx, fetched, f"parse: {parsed}")
+        )
 
     guids, links, contents = lookup_keys(parsed.entries)
     known = await ctx.db.run(load_article_keys, feed.id, guids, links, contents)
     plan = plan_articles(parsed.entries, known, started)
-    return await _record(feed, ctx, started, stored(feed, fetched, parsed, body_hash, plan, started, ctx))
+    return await _record(
+        feed, ctx, started, stored(feed, fetched, parsed, body_hash, plan, started, ctx)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +145,9 @@ class Outcome:
     plan: ArticlePlan | None = None
 
 
-async def _record(feed: FeedState, ctx: PollContext, started: datetime, outcome: Outcome) -> PollReport:
+async def _record(
+    feed: FeedState, ctx: PollContext, started: datetime, outcome: Outcome
+) -> PollReport:
     elapsed = (ctx.clock() - started).total_seconds()
     plan = outcome.plan
     event = FetchEvent(
@@ -147,7 +169,9 @@ async def _record(feed: FeedState, ctx: PollContext, started: datetime, outcome:
         if ctx.pages is not None:
             pending.extend(ctx.pages.mark_pending(conn, feed.id, articles))
 
-    written = await ctx.db.run(save_poll, feed.id, outcome.update, event, plan, started, write_flags)
+    written = await ctx.db.run(
+        save_poll, feed.id, outcome.update, event, plan, started, write_flags
+    )
     if pending and ctx.pages is not None:
         ctx.pages.offer(pending)
     report = PollReport(
@@ -192,7 +216,12 @@ def _base_interval(feed: FeedState, polling: PollingSettings) -> float:
 
 
 def _healthy(
-    feed: FeedState, fetched: FetchedFeed, now: datetime, interval: float, ctx: PollContext, **values: Any
+    feed: FeedState,
+    fetched: FetchedFeed,
+    now: datetime,
+    interval: float,
+    ctx: PollContext,
+    **values: Any,
 ) -> FeedUpdate:
     delay = jittered(interval, ctx.polling.jitter, ctx.rng)
     if fetched.max_age:
@@ -226,7 +255,9 @@ def not_modified(feed: FeedState, fetched: FetchedFeed, now: datetime, ctx: Poll
 
 
 def unchanged(feed: FeedState, fetched: FetchedFeed, now: datetime, ctx: PollContext) -> Outcome:
-    update = _healthy(feed, fetched, now, _base_interval(feed, ctx.polling), ctx, not_modified_since=None)
+    update = _healthy(
+        feed, fetched, now, _base_interval(feed, ctx.polling), ctx, not_modified_since=None
+    )
     return Outcome(update, "unchanged", fetched.status)
 
 
@@ -241,7 +272,11 @@ def stored(
 ) -> Outcome:
     dates = [e.published for e in parsed.entries if e.published and e.published <= now]
     hints = IntervalHints(feed.interval_override, dates, parsed.ttl_hint, fetched.max_age)
-    values: dict[str, Any] = {"body_hash": body_hash, "not_modified_since": None, "ttl_hint": parsed.ttl_hint}
+    values: dict[str, Any] = {
+        "body_hash": body_hash,
+        "not_modified_since": None,
+        "ttl_hint": parsed.ttl_hint,
+    }
     if parsed.title:
         values["title"] = parsed.title[:1024]
     if parsed.link:
@@ -249,14 +284,24 @@ def stored(
     if plan.inserts:
         values["last_new_at"] = now
     update = _healthy(feed, fetched, now, success_interval(hints, ctx.polling), ctx, **values)
-    return Outcome(update, "stored", fetched.status, error=parsed.warning and f"warning: {parsed.warning}", plan=plan)
+    return Outcome(
+        update,
+        "stored",
+        fetched.status,
+        error=parsed.warning and f"warning: {parsed.warning}",
+        plan=plan,
+    )
 
 
 def failed(
     feed: FeedState, now: datetime, ctx: PollContext, fetched: FetchedFeed | None, error: str
 ) -> Outcome:
     errors = feed.consecutive_errors + 1
-    delay = jittered(error_delay(errors, _base_interval(feed, ctx.polling), ctx.polling), ctx.polling.jitter, ctx.rng)
+    delay = jittered(
+        error_delay(errors, _base_interval(feed, ctx.polling), ctx.polling),
+        ctx.polling.jitter,
+        ctx.rng,
+    )
     retry_after = fetched.retry_after if fetched else None
     delay = retry_after_delay(retry_after, now, delay, ctx.polling.max_backoff)
     update = FeedUpdate(

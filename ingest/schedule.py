@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from ingest.settings import PollingSettings
 
@@ -41,7 +42,7 @@ def success_interval(hints: IntervalHints, polling: PollingSettings) -> float:
 
 def _publish_gaps(times: Sequence[datetime], keep: int = 10) -> list[float]:
     newest = sorted(times, reverse=True)[:keep]
-    return [(a - b).total_seconds() for a, b in zip(newest, newest[1:], strict=False) if a > b]
+    return [(a - b).total_seconds() for a, b in pairwise(newest) if a > b]
 
 
 def error_delay(consecutive_errors: int, base: float, polling: PollingSettings) -> float:
@@ -50,7 +51,9 @@ def error_delay(consecutive_errors: int, base: float, polling: PollingSettings) 
     return _clamp(base * (2**exponent), polling.min_interval, polling.max_backoff)
 
 
-def retry_after_delay(retry_after: datetime | None, now: datetime, computed: float, cap: float) -> float:
+def retry_after_delay(
+    retry_after: datetime | None, now: datetime, computed: float, cap: float
+) -> float:
     """A server's Retry-After wins over our own backoff when it asks for longer, within a cap."""
     if retry_after is None:
         return computed
@@ -70,7 +73,9 @@ def first_poll_at(now: datetime, spread: float, rng: random.Random) -> datetime:
     return now + timedelta(seconds=rng.uniform(0, spread))
 
 
-def validators_stale(not_modified_since: datetime | None, now: datetime, polling: PollingSettings) -> bool:
+def validators_stale(
+    not_modified_since: datetime | None, now: datetime, polling: PollingSettings
+) -> bool:
     """Some servers answer 304 forever with wrong validators: fetch fully now and then."""
     if not_modified_since is None:
         return False

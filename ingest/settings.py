@@ -20,7 +20,16 @@ ENV_PREFIX = "INGEST_"
 CONFIG_ENV = "INGEST_CONFIG"
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 10**6,
+    "mib": 2**20,
+    "gb": 10**9,
+    "gib": 2**30,
+}
 
 
 def parse_duration(value: Any) -> float:
@@ -55,7 +64,7 @@ def parse_size(value: Any) -> int:
 
 
 def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -157,7 +166,9 @@ def _parse_timezone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a time zone (e.g. UTC, Asia/Baghdad, Europe/London)") from None
+        raise ValueError(
+            f"{value!r} is not a time zone (e.g. UTC, Asia/Baghdad, Europe/London)"
+        ) from None
     return str(value)
 
 
@@ -257,7 +268,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", file=str(config_path), line=_toml_error_line(exc)) from exc
+        raise ConfigError(
+            f"invalid TOML: {exc}", file=str(config_path), line=_toml_error_line(exc)
+        ) from exc
     _apply_env_overrides(raw, env, config_path)
     try:
         settings = Settings.model_validate(raw)
@@ -273,7 +286,9 @@ def _resolve_paths(settings: Settings, config_path: Path) -> Settings:
         value: Path = getattr(settings, key)
         updates[key] = _relative_to(base, value)
     if settings.digest.output_dir is not None:
-        digest = settings.digest.model_copy(update={"output_dir": _relative_to(base, settings.digest.output_dir)})
+        digest = settings.digest.model_copy(
+            update={"output_dir": _relative_to(base, settings.digest.output_dir)}
+        )
         updates["digest"] = digest
     return settings.model_copy(update=updates)
 
@@ -298,7 +313,9 @@ def _apply_env_overrides(raw: dict[str, Any], env: dict[str, str], config_path: 
             model = Settings.model_fields[section].annotation
             fields = getattr(model, "model_fields", {})
             if sub not in fields:
-                raise ConfigError(f"unknown setting {section}.{sub}", file=f"${name}", field=f"{section}.{sub}")
+                raise ConfigError(
+                    f"unknown setting {section}.{sub}", file=f"${name}", field=f"{section}.{sub}"
+                )
             table = raw.setdefault(section, {})
             table[sub] = value
 

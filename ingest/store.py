@@ -105,8 +105,17 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
     with engine.begin() as conn:
         _one_sync_at_a_time(conn)
         rows = conn.execute(
-            select(Feed.id, Feed.source_url, Feed.active, Feed.retired_reason, Feed.interval_override,
-                   Feed.category, Feed.allow_private, Feed.title, Feed.full_text)
+            select(
+                Feed.id,
+                Feed.source_url,
+                Feed.active,
+                Feed.retired_reason,
+                Feed.interval_override,
+                Feed.category,
+                Feed.allow_private,
+                Feed.title,
+                Feed.full_text,
+            )
         ).all()
         known = {row.source_url: row for row in rows}
         for url, feed in wanted.items():
@@ -114,11 +123,18 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
             if row is None:
                 conn.execute(
                     insert(Feed).values(
-                        source_url=url, url=url, title=feed.title, site_url=feed.site_url,
-                        category=feed.category, interval_override=feed.interval,
-                        allow_private=feed.allow_private, full_text=feed.full_text,
-                        active=True, next_poll_at=now,
-                        consecutive_errors=0, created_at=now,
+                        source_url=url,
+                        url=url,
+                        title=feed.title,
+                        site_url=feed.site_url,
+                        category=feed.category,
+                        interval_override=feed.interval,
+                        allow_private=feed.allow_private,
+                        full_text=feed.full_text,
+                        active=True,
+                        next_poll_at=now,
+                        consecutive_errors=0,
+                        created_at=now,
                     )
                 )
                 added.append(url)
@@ -128,10 +144,17 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
                 changes.update(active=True, retired_at=None, retired_reason=None, next_poll_at=now)
                 reactivated.append(url)
             if (row.interval_override, row.category, row.allow_private, row.full_text) != (
-                feed.interval, feed.category, feed.allow_private, feed.full_text
+                feed.interval,
+                feed.category,
+                feed.allow_private,
+                feed.full_text,
             ):
-                changes.update(interval_override=feed.interval, category=feed.category,
-                               allow_private=feed.allow_private, full_text=feed.full_text)
+                changes.update(
+                    interval_override=feed.interval,
+                    category=feed.category,
+                    allow_private=feed.allow_private,
+                    full_text=feed.full_text,
+                )
                 if url not in reactivated:
                     updated.append(url)
             if feed.title and not row.title:
@@ -141,7 +164,8 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
         for url, row in known.items():
             if url not in wanted and row.active:
                 conn.execute(
-                    update(Feed).where(Feed.id == row.id)
+                    update(Feed)
+                    .where(Feed.id == row.id)
                     .values(active=False, retired_at=now, retired_reason=REMOVED_FROM_FILE)
                 )
                 retired.append(url)
@@ -161,11 +185,18 @@ def _one_sync_at_a_time(conn: Connection) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(_SYNC_LOCK_KEY)))
+
+
 GONE = "gone (HTTP 410)"
 
 
 def claim_due_feeds(
-    engine: Engine, now: datetime, limit: int, lease: float, *, everything: bool = False,
+    engine: Engine,
+    now: datetime,
+    limit: int,
+    lease: float,
+    *,
+    everything: bool = False,
     only: Sequence[int] | None = None,
 ) -> list[FeedState]:
     """Take up to `limit` due feeds and push their next_poll_at out by a lease.
@@ -176,7 +207,9 @@ def claim_due_feeds(
     if limit <= 0:
         return []
     with engine.begin() as conn:
-        query = select(Feed.id).where(Feed.active.is_(True)).order_by(Feed.next_poll_at).limit(limit)
+        query = (
+            select(Feed.id).where(Feed.active.is_(True)).order_by(Feed.next_poll_at).limit(limit)
+        )
         if not everything:
             query = query.where(Feed.next_poll_at <= now)
         if only is not None:
@@ -194,9 +227,20 @@ def claim_due_feeds(
 
 
 _STATE_COLUMNS = (
-    Feed.id, Feed.url, Feed.source_url, Feed.title, Feed.etag, Feed.last_modified, Feed.body_hash,
-    Feed.not_modified_since, Feed.interval_override, Feed.interval, Feed.consecutive_errors,
-    Feed.error_since, Feed.allow_private, Feed.ttl_hint,
+    Feed.id,
+    Feed.url,
+    Feed.source_url,
+    Feed.title,
+    Feed.etag,
+    Feed.last_modified,
+    Feed.body_hash,
+    Feed.not_modified_since,
+    Feed.interval_override,
+    Feed.interval,
+    Feed.consecutive_errors,
+    Feed.error_since,
+    Feed.allow_private,
+    Feed.ttl_hint,
 )
 
 
@@ -222,15 +266,28 @@ def load_article_keys(
     """The stored articles of a feed that any of these keys could identify."""
     found: dict[int, StoredKey] = {}
     with engine.connect() as conn:
-        for column, values in ((Article.guid, guids), (Article.url_key, links), (Article.content_key, contents)):
+        for column, values in (
+            (Article.guid, guids),
+            (Article.url_key, links),
+            (Article.content_key, contents),
+        ):
             items = sorted(values)
             for start in range(0, len(items), _IN_CHUNK):
                 rows = conn.execute(
-                    select(Article.id, Article.guid, Article.url_key, Article.content_key, Article.fingerprint)
-                    .where(Article.feed_id == feed_id, column.in_(items[start : start + _IN_CHUNK]))
+                    select(
+                        Article.id,
+                        Article.guid,
+                        Article.url_key,
+                        Article.content_key,
+                        Article.fingerprint,
+                    ).where(
+                        Article.feed_id == feed_id, column.in_(items[start : start + _IN_CHUNK])
+                    )
                 )
                 for row in rows:
-                    found[row.id] = StoredKey(row.id, row.guid, row.url_key, row.content_key, row.fingerprint)
+                    found[row.id] = StoredKey(
+                        row.id, row.guid, row.url_key, row.content_key, row.fingerprint
+                    )
     return list(found.values())
 
 
@@ -273,14 +330,21 @@ def save_poll(
     with engine.begin() as conn:
         if plan is not None and plan.inserts:
             rows = [_article_values(feed_id, a, now) | {"first_seen_at": now} for a in plan.inserts]
-            ids = conn.execute(
-                insert(Article).returning(Article.id, sort_by_parameter_order=True), rows
-            ).scalars().all()
-            stored.extend(StoredArticle(i, feed_id, True, a) for i, a in zip(ids, plan.inserts, strict=True))
+            ids = (
+                conn.execute(
+                    insert(Article).returning(Article.id, sort_by_parameter_order=True), rows
+                )
+                .scalars()
+                .all()
+            )
+            stored.extend(
+                StoredArticle(i, feed_id, True, a) for i, a in zip(ids, plan.inserts, strict=True)
+            )
         if plan is not None:
             for article_id, article in plan.updates:
                 conn.execute(
-                    update(Article).where(Article.id == article_id)
+                    update(Article)
+                    .where(Article.id == article_id)
                     .values(**_article_values(feed_id, article, now), version=Article.version + 1)
                 )
                 stored.append(StoredArticle(article_id, feed_id, False, article))
@@ -310,14 +374,22 @@ class FeedStatus:
 
 
 def feed_statuses(engine: Engine) -> list[FeedStatus]:
-    counts = (
-        select(Article.feed_id, func.count().label("n")).group_by(Article.feed_id).subquery()
-    )
+    counts = select(Article.feed_id, func.count().label("n")).group_by(Article.feed_id).subquery()
     query = (
         select(
-            Feed.id, Feed.url, Feed.title, Feed.active, Feed.retired_reason, Feed.last_polled_at,
-            Feed.last_success_at, Feed.last_status, Feed.consecutive_errors, Feed.error_since,
-            Feed.last_error, Feed.next_poll_at, func.coalesce(counts.c.n, 0).label("articles"),
+            Feed.id,
+            Feed.url,
+            Feed.title,
+            Feed.active,
+            Feed.retired_reason,
+            Feed.last_polled_at,
+            Feed.last_success_at,
+            Feed.last_status,
+            Feed.consecutive_errors,
+            Feed.error_since,
+            Feed.last_error,
+            Feed.next_poll_at,
+            func.coalesce(counts.c.n, 0).label("articles"),
         )
         .outerjoin(counts, counts.c.feed_id == Feed.id)
         .order_by(Feed.active.desc(), Feed.consecutive_errors.desc(), Feed.url)
@@ -345,9 +417,16 @@ def iter_articles(
     last_id = 0
     while True:
         query = (
-            select(Article.id, Feed.source_url.label("feed_url"), Article.guid, Article.url, Article.title,
-                   Article.summary, Article.published_at.label("published"),
-                   Article.first_seen_at.label("first_seen"))
+            select(
+                Article.id,
+                Feed.source_url.label("feed_url"),
+                Article.guid,
+                Article.url,
+                Article.title,
+                Article.summary,
+                Article.published_at.label("published"),
+                Article.first_seen_at.label("first_seen"),
+            )
             .join(Feed, Feed.id == Article.feed_id)
             .where(Article.id > last_id)
             .order_by(Article.id)
@@ -375,5 +454,3 @@ def prune_fetch_log(engine: Engine, older_than: datetime) -> int:
 def move_feed(engine: Engine, feed_id: int, new_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(Feed).where(Feed.id == feed_id).values(url=new_url))
-
-

@@ -82,13 +82,16 @@ class Instance:
             f'    <outline type="rss" text="{p}" xmlUrl="{self.server.url(p)}"/>' for p in paths
         )
         (self.config_dir / "feeds.opml").write_text(
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n  <head><title>t</title></head>\n'
+            '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n'
+            "  <head><title>t</title></head>\n"
             f"  <body>\n{outlines}\n{extra}  </body>\n</opml>\n",
             encoding="utf-8",
         )
 
     def cli(self, *args: str, expect: int | None = 0) -> Result:
-        result = CliRunner().invoke(app, [*args, "--config", str(self.config)], catch_exceptions=False)
+        result = CliRunner().invoke(
+            app, [*args, "--config", str(self.config)], catch_exceptions=False
+        )
         if expect is not None:
             assert result.exit_code == expect, f"exit {result.exit_code}: {result.output}"
         return result
@@ -101,10 +104,11 @@ def write_config(config_dir: Path, database_url: str | None = None, extra: str =
     config_dir.mkdir(parents=True, exist_ok=True)
     db_line = f'database_url = "{database_url}"\n' if database_url else ""
     (config_dir / "ingest.toml").write_text(
-        f'data_dir = "../data"\n{db_line}feeds_file = "feeds.opml"\nwatchlist_file = "watchlist.toml"\n'
-        "[polling]\ninterval = \"30m\"\ntick = \"0.2s\"\njitter = 0\nshutdown_deadline = \"5s\"\n"
-        "[http]\nallow_private_networks = true\ntotal_timeout = \"5s\"\nread_timeout = \"3s\"\n"
-        "connect_timeout = \"2s\"\n[parse]\nworkers = 1\n" + extra,
+        f'data_dir = "../data"\n{db_line}feeds_file = "feeds.opml"\n'
+        'watchlist_file = "watchlist.toml"\n'
+        '[polling]\ninterval = "30m"\ntick = "0.2s"\njitter = 0\nshutdown_deadline = "5s"\n'
+        '[http]\nallow_private_networks = true\ntotal_timeout = "5s"\nread_timeout = "3s"\n'
+        'connect_timeout = "2s"\n[parse]\nworkers = 1\n' + extra,
         encoding="utf-8",
     )
     default = (REPO / "config" / "watchlist.toml").read_text(encoding="utf-8")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from html import escape
 from typing import Any
 
@@ -19,7 +19,9 @@ def rss(items: Sequence[dict[str, Any]], title: str = "Test feed", ttl: int | No
     parts = []
     for i, item in enumerate(items):
         when = BASE_TIME - timedelta(minutes=item.get("minutes", i * 30))
-        guid = f"<guid isPermaLink=\"false\">{escape(item['guid'])}</guid>" if item.get("guid") else ""
+        guid = (
+            f'<guid isPermaLink="false">{escape(item["guid"])}</guid>' if item.get("guid") else ""
+        )
         parts.append(
             "<item>"
             f"<title>{escape(item.get('title', f'Story {i}'))}</title>"
@@ -37,7 +39,11 @@ def rss(items: Sequence[dict[str, Any]], title: str = "Test feed", ttl: int | No
 
 
 def story(n: int, **extra: Any) -> dict[str, Any]:
-    return {"guid": f"story-{n}", "title": f"Story number {n}", "link": f"https://news.example/{n}"} | extra
+    return {
+        "guid": f"story-{n}",
+        "title": f"Story number {n}",
+        "link": f"https://news.example/{n}",
+    } | extra
 
 
 def query(database_url: str, sql: str, **params: Any) -> list[Any]:

@@ -19,7 +19,10 @@ from tests.helpers import query, rss, story
 def start_daemon(instance: Instance) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "ingest", "run", "--config", str(instance.config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "INGEST_CONFIG": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "INGEST_CONFIG": ""},
     )
 
 
@@ -91,9 +94,14 @@ def test_sigterm_lets_a_slow_poll_finish_or_abandons_it_cleanly(
 ) -> None:
     instance.server.slow("/slow.xml", header_delay=30.0, body=rss([story(1)]).encode())
     instance.write_feeds("/slow.xml")
-    config = instance.config.read_text().replace('shutdown_deadline = "5s"', 'shutdown_deadline = "1s"')
-    instance.config.write_text(config.replace('total_timeout = "5s"', 'total_timeout = "60s"')
-                               .replace('read_timeout = "3s"', 'read_timeout = "60s"'))
+    config = instance.config.read_text().replace(
+        'shutdown_deadline = "5s"', 'shutdown_deadline = "1s"'
+    )
+    instance.config.write_text(
+        config.replace('total_timeout = "5s"', 'total_timeout = "60s"').replace(
+            'read_timeout = "3s"', 'read_timeout = "60s"'
+        )
+    )
     proc = daemon()
     wait_for(lambda: instance.server.hits("/slow.xml") >= 1)
     started = time.monotonic()
@@ -127,11 +135,19 @@ def test_make_run_style_start_creates_database(tmp_path: Path) -> None:
     """`ingest init` + `ingest db upgrade` on a fresh directory, as README's install says."""
     target = tmp_path / "inst"
     env = {**os.environ, "INGEST_CONFIG": ""}
-    subprocess.run([sys.executable, "-m", "ingest", "init", str(target)], check=True, env=env,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "ingest", "init", str(target)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     assert (target / "ingest.toml").exists() and (target / "watchlist.toml").exists()
     assert 'data_dir = "data"' in (target / "ingest.toml").read_text()
-    result = subprocess.run([sys.executable, "-m", "ingest", "db", "upgrade", "--config",
-                             str(target / "ingest.toml")], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest", "db", "upgrade", "--config", str(target / "ingest.toml")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert (target / "data" / "ingest.db").exists()

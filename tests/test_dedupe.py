@@ -11,10 +11,23 @@ from ingest.records import ParsedEntry
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def entry(guid: str | None = "g1", link: str | None = "https://ex.com/a", title: str = "T", text: str = "body") -> ParsedEntry:
+def entry(
+    guid: str | None = "g1",
+    link: str | None = "https://ex.com/a",
+    title: str = "T",
+    text: str = "body",
+) -> ParsedEntry:
     return ParsedEntry(
-        guid=guid, link=link, title=title, summary_html=text, summary_text=text, content_html="",
-        content_text="", author=None, published=NOW - timedelta(hours=1), updated=None,
+        guid=guid,
+        link=link,
+        title=title,
+        summary_html=text,
+        summary_text=text,
+        content_html="",
+        content_text="",
+        author=None,
+        published=NOW - timedelta(hours=1),
+        updated=None,
     )
 
 
@@ -29,7 +42,9 @@ def test_normalize_link_drops_tracking_and_fragment() -> None:
         == "https://example.com/News/1?id=7"
     )
     assert normalize_link("http://example.com") == "http://example.com/"
-    assert normalize_link("http://example.com:8080/a?b=2&a=1") == "http://example.com:8080/a?a=1&b=2"
+    assert (
+        normalize_link("http://example.com:8080/a?b=2&a=1") == "http://example.com:8080/a?a=1&b=2"
+    )
 
 
 def test_first_poll_inserts_everything_and_second_poll_nothing() -> None:

@@ -31,7 +31,9 @@ def test_round_trip_keeps_titles_categories_and_intervals(tmp_path: Path) -> Non
 def test_add_and_remove_keep_comments(tmp_path: Path) -> None:
     path = tmp_path / "feeds.opml"
     path.write_text((REPO / "config" / "feeds.opml").read_text(encoding="utf-8"), encoding="utf-8")
-    assert add_feed(path, "https://new.example/rss", title="New", interval=900, category="Defence press")
+    assert add_feed(
+        path, "https://new.example/rss", title="New", interval=900, category="Defence press"
+    )
     assert not add_feed(path, "https://new.example/rss")
     text = path.read_text(encoding="utf-8")
     assert "<!-- Feeds an analyst" in text
@@ -53,16 +55,31 @@ def test_import_merges_another_readers_export(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert import_opml(target, other) == ["https://b.example/atom"]
-    assert {f.url for f in read_feeds_file(target)} == {"https://a.example/rss", "https://b.example/atom"}
+    assert {f.url for f in read_feeds_file(target)} == {
+        "https://a.example/rss",
+        "https://b.example/atom",
+    }
 
 
 @pytest.mark.parametrize(
     ("body", "line", "words"),
     [
-        ('<opml version="2.0"><body>\n<outline xmlUrl="https://a/x"\n</body></opml>', 3, "invalid XML"),
-        ('<opml version="2.0"><body>\n\n<outline xmlUrl="ftp://a/x"/></body></opml>', 3, "http(s) URL"),
-        ('<opml version="2.0"><body>\n<outline xmlUrl="https://a/x" interval="often"/></body></opml>', 2,
-         "not a duration"),
+        (
+            '<opml version="2.0"><body>\n<outline xmlUrl="https://a/x"\n</body></opml>',
+            3,
+            "invalid XML",
+        ),
+        (
+            '<opml version="2.0"><body>\n\n<outline xmlUrl="ftp://a/x"/></body></opml>',
+            3,
+            "http(s) URL",
+        ),
+        (
+            '<opml version="2.0"><body>\n'
+            '<outline xmlUrl="https://a/x" interval="often"/></body></opml>',
+            2,
+            "not a duration",
+        ),
         ("<rss/>", 1, "not an OPML file"),
     ],
 )

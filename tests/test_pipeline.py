@@ -49,7 +49,9 @@ def test_new_entry_appears_once_and_edit_updates_in_place(instance: Instance) ->
     instance.run_once()
     before = {r["guid"]: r for r in jsonl(instance.cli("export", "--format", "jsonl").output)}
 
-    instance.server.add("/a.xml", rss([story(3), story(1, title="Story number 1, updated"), story(2)]))
+    instance.server.add(
+        "/a.xml", rss([story(3), story(1, title="Story number 1, updated"), story(2)])
+    )
     instance.run_once("--all")
     instance.run_once("--all")
     after = {r["guid"]: r for r in jsonl(instance.cli("export", "--format", "jsonl").output)}
@@ -57,7 +59,16 @@ def test_new_entry_appears_once_and_edit_updates_in_place(instance: Instance) ->
     assert after["story-1"]["title"] == "Story number 1, updated"
     assert after["story-1"]["id"] == before["story-1"]["id"]
     assert after["story-1"]["first_seen"] == before["story-1"]["first_seen"]
-    assert set(after["story-3"]) == {"id", "feed_url", "guid", "url", "title", "summary", "published", "first_seen"}
+    assert set(after["story-3"]) == {
+        "id",
+        "feed_url",
+        "guid",
+        "url",
+        "title",
+        "summary",
+        "published",
+        "first_seen",
+    }
 
 
 def test_export_csv_has_the_contract_columns(instance: Instance) -> None:
@@ -65,7 +76,16 @@ def test_export_csv_has_the_contract_columns(instance: Instance) -> None:
     instance.write_feeds("/a.xml")
     instance.run_once()
     rows = list(csv.DictReader(io.StringIO(instance.cli("export", "--format", "csv").output)))
-    assert list(rows[0]) == ["id", "feed_url", "guid", "url", "title", "summary", "published", "first_seen"]
+    assert list(rows[0]) == [
+        "id",
+        "feed_url",
+        "guid",
+        "url",
+        "title",
+        "summary",
+        "published",
+        "first_seen",
+    ]
     assert rows[0]["summary"] == "A bold claim"
     assert rows[0]["published"] == "2026-11-20T08:00:00Z"
     assert rows[0]["feed_url"] == instance.server.url("/a.xml")
@@ -110,11 +130,16 @@ def test_429_with_retry_after_is_honoured_and_visible(instance: Instance, retry_
     assert "429" in str(busy["last_error"])
     assert busy["active"] is True
     assert rows[instance.server.url("/ok.xml")]["articles"] == 1
-    delay = query(db(instance), "SELECT next_poll_at, last_polled_at FROM feeds WHERE source_url = :u",
-                  u=instance.server.url("/busy.xml"))[0]
+    delay = query(
+        db(instance),
+        "SELECT next_poll_at, last_polled_at FROM feeds WHERE source_url = :u",
+        u=instance.server.url("/busy.xml"),
+    )[0]
     from datetime import datetime
 
-    gap = (datetime.fromisoformat(str(delay[0])) - datetime.fromisoformat(str(delay[1]))).total_seconds()
+    gap = (
+        datetime.fromisoformat(str(delay[0])) - datetime.fromisoformat(str(delay[1]))
+    ).total_seconds()
     assert gap >= 119
 
 
@@ -128,7 +153,9 @@ def test_failing_feed_backs_off_but_is_never_dropped(instance: Instance) -> None
     assert instance.server.hits("/down.xml") == 5
 
 
-def test_timeout_and_oversized_body_fail_only_their_feed(tmp_path: Path, feed_server: object) -> None:
+def test_timeout_and_oversized_body_fail_only_their_feed(
+    tmp_path: Path, feed_server: object
+) -> None:
     from tests.feedserver import FeedServer
 
     assert isinstance(feed_server, FeedServer)
@@ -148,8 +175,18 @@ def test_timeout_and_oversized_body_fail_only_their_feed(tmp_path: Path, feed_se
     assert rows[feed_server.url("/ok.xml")]["articles"] == 1
 
 
-FORMATS = ["rss091.xml", "rss10.rdf", "rss20.xml", "atom03.xml", "atom10.xml", "jsonfeed10.json",
-           "jsonfeed11.json", "rss20-latin1.xml", "rss20-windows1256.xml", "no-guids.xml"]
+FORMATS = [
+    "rss091.xml",
+    "rss10.rdf",
+    "rss20.xml",
+    "atom03.xml",
+    "atom10.xml",
+    "jsonfeed10.json",
+    "jsonfeed11.json",
+    "rss20-latin1.xml",
+    "rss20-windows1256.xml",
+    "no-guids.xml",
+]
 
 
 def test_every_format_and_encoding_is_stored_once(instance: Instance) -> None:
@@ -169,7 +206,9 @@ def test_every_format_and_encoding_is_stored_once(instance: Instance) -> None:
     assert query(db(instance), "SELECT count(*) FROM articles")[0][0] == count
 
 
-def test_unmigrated_database_refuses_with_the_command_to_run(tmp_path: Path, feed_server: object) -> None:
+def test_unmigrated_database_refuses_with_the_command_to_run(
+    tmp_path: Path, feed_server: object
+) -> None:
     from tests.feedserver import FeedServer
 
     assert isinstance(feed_server, FeedServer)
@@ -195,8 +234,10 @@ def test_feeds_add_list_remove_and_status(instance: Instance) -> None:
     listed = instance.cli("feeds", "list").output.splitlines()
     assert [line.split("\t")[::3] for line in listed] == [[instance.server.url("/a.xml"), "15m"]]
     instance.run_once()
-    assert "1 articles" in instance.cli("status").output.replace("\n", " ") or \
-        status_of(instance)[instance.server.url("/a.xml")]["articles"] == 1
+    assert (
+        "1 articles" in instance.cli("status").output.replace("\n", " ")
+        or status_of(instance)[instance.server.url("/a.xml")]["articles"] == 1
+    )
     instance.cli("feeds", "remove", instance.server.url("/a.xml"))
     row = status_of(instance)[instance.server.url("/a.xml")]
     assert row["active"] is False and row["articles"] == 1
@@ -213,4 +254,10 @@ def test_postgres_runs_the_same_pipeline(tmp_path: Path, feed_server: object, pg
     inst.cli("db", "upgrade")
     inst.run_once()
     inst.run_once("--all")
-    assert query(pg_url.replace("postgresql+psycopg", "postgresql+psycopg"), "SELECT count(*) FROM articles")[0][0] == 3
+    assert (
+        query(
+            pg_url.replace("postgresql+psycopg", "postgresql+psycopg"),
+            "SELECT count(*) FROM articles",
+        )[0][0]
+        == 3
+    )

@@ -1,4 +1,5 @@
-"""Storage on a real SQLite file and a real PostgreSQL: migrations, sync, claims, one transaction per poll."""
+"""Storage on a real SQLite file and a real PostgreSQL: migrations, sync, claims, one
+transaction per poll."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from ingest.db import check_schema, create_db_engine, current_revision, downgrade, head_revision, upgrade
-from ingest.dedupe import plan_articles
+from ingest.db import (
+    check_schema,
+    create_db_engine,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from ingest.dedupe import lookup_keys, plan_articles
 from ingest.errors import SchemaError
 from ingest.models import Article, Feed, FetchLog
 from ingest.records import ParsedEntry
@@ -25,22 +33,34 @@ from ingest.store import (
     save_poll,
     sync_feeds,
 )
-from ingest.dedupe import lookup_keys
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def entry(n: int, title: str | None = None) -> ParsedEntry:
     return ParsedEntry(
-        guid=f"guid-{n}", link=f"https://ex.com/{n}", title=title or f"Story {n}", summary_html="<p>s</p>",
-        summary_text="s", content_html="", content_text="", author=None,
-        published=NOW - timedelta(minutes=n), updated=None,
+        guid=f"guid-{n}",
+        link=f"https://ex.com/{n}",
+        title=title or f"Story {n}",
+        summary_html="<p>s</p>",
+        summary_text="s",
+        content_html="",
+        content_text="",
+        author=None,
+        published=NOW - timedelta(minutes=n),
+        updated=None,
     )
 
 
 def update_after(now: datetime) -> FeedUpdate:
-    return FeedUpdate(last_polled_at=now, next_poll_at=now + timedelta(minutes=30), last_status=200,
-                      consecutive_errors=0, error_since=None, last_error=None)
+    return FeedUpdate(
+        last_polled_at=now,
+        next_poll_at=now + timedelta(minutes=30),
+        last_status=200,
+        consecutive_errors=0,
+        error_since=None,
+        last_error=None,
+    )
 
 
 def test_migrations_go_up_and_down_and_the_schema_check_says_what_to_run(db_url: str) -> None:
@@ -67,12 +87,20 @@ def test_sync_adds_retires_and_reactivates_keeping_articles(engine: Engine) -> N
     report = sync_feeds(engine, [DeclaredFeed(a), DeclaredFeed(b, interval=900)], NOW)
     assert set(report.added) == {a, b}
     feed_id = claim_due_feeds(engine, NOW, 10, 60, everything=True, only=None)[0].id
-    save_poll(engine, feed_id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
-              plan_articles([entry(1)], [], NOW), NOW)
+    save_poll(
+        engine,
+        feed_id,
+        update_after(NOW),
+        FetchEvent(NOW, 5, 200, "stored"),
+        plan_articles([entry(1)], [], NOW),
+        NOW,
+    )
     report = sync_feeds(engine, [DeclaredFeed(b, interval=900)], NOW)
     assert report.retired == (a,)
     with engine.connect() as conn:
-        row = conn.execute(select(Feed.active, Feed.retired_reason).where(Feed.source_url == a)).one()
+        row = conn.execute(
+            select(Feed.active, Feed.retired_reason).where(Feed.source_url == a)
+        ).one()
         assert (row.active, row.retired_reason) == (False, REMOVED_FROM_FILE)
         assert conn.execute(select(func.count()).select_from(Article)).scalar_one() == 1
     report = sync_feeds(engine, [DeclaredFeed(a), DeclaredFeed(b, interval=900)], NOW)
@@ -99,13 +127,23 @@ def test_a_poll_is_written_in_one_transaction(engine: Engine) -> None:
         raise RuntimeError("crash while writing flags")
 
     with pytest.raises(RuntimeError):
-        save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"), plan, NOW, explode)
+        save_poll(
+            engine,
+            feed.id,
+            update_after(NOW),
+            FetchEvent(NOW, 5, 200, "stored"),
+            plan,
+            NOW,
+            explode,
+        )
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Article)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(FetchLog)).scalar_one() == 0
         assert conn.execute(select(Feed.last_polled_at)).scalar_one() is None
 
-    stored = save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored", 2), plan, NOW)
+    stored = save_poll(
+        engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored", 2), plan, NOW
+    )
     assert [s.is_new for s in stored] == [True, True]
     assert len({s.id for s in stored}) == 2
 
@@ -113,14 +151,22 @@ def test_a_poll_is_written_in_one_transaction(engine: Engine) -> None:
 def test_edit_updates_in_place_keeping_first_seen(engine: Engine) -> None:
     sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
     feed = claim_due_feeds(engine, NOW, 1, 60)[0]
-    save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
-              plan_articles([entry(1)], [], NOW), NOW)
+    save_poll(
+        engine,
+        feed.id,
+        update_after(NOW),
+        FetchEvent(NOW, 5, 200, "stored"),
+        plan_articles([entry(1)], [], NOW),
+        NOW,
+    )
     later = NOW + timedelta(hours=1)
     edited = [entry(1, title="Story 1 (updated)")]
     known = load_article_keys(engine, feed.id, *lookup_keys(edited))
     plan = plan_articles(edited, known, later)
     assert len(plan.updates) == 1
-    stored = save_poll(engine, feed.id, update_after(later), FetchEvent(later, 5, 200, "stored"), plan, later)
+    stored = save_poll(
+        engine, feed.id, update_after(later), FetchEvent(later, 5, 200, "stored"), plan, later
+    )
     assert [s.is_new for s in stored] == [False]
     [article] = list(iter_articles(engine))
     assert article.title == "Story 1 (updated)"
@@ -130,10 +176,20 @@ def test_edit_updates_in_place_keeping_first_seen(engine: Engine) -> None:
 
 
 def test_status_counts_articles_per_feed(engine: Engine) -> None:
-    sync_feeds(engine, [DeclaredFeed("https://a.example/feed"), DeclaredFeed("https://b.example/feed")], NOW)
+    sync_feeds(
+        engine,
+        [DeclaredFeed("https://a.example/feed"), DeclaredFeed("https://b.example/feed")],
+        NOW,
+    )
     feed = claim_due_feeds(engine, NOW, 1, 60)[0]
-    save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
-              plan_articles([entry(1), entry(2), entry(3)], [], NOW), NOW)
+    save_poll(
+        engine,
+        feed.id,
+        update_after(NOW),
+        FetchEvent(NOW, 5, 200, "stored"),
+        plan_articles([entry(1), entry(2), entry(3)], [], NOW),
+        NOW,
+    )
     counts = {s.url: s.articles for s in feed_statuses(engine)}
     assert counts[feed.url] == 3
     assert sorted(counts.values()) == [0, 3]
@@ -142,7 +198,13 @@ def test_status_counts_articles_per_feed(engine: Engine) -> None:
 def test_export_streams_in_batches_with_since(engine: Engine) -> None:
     sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
     feed = claim_due_feeds(engine, NOW, 1, 60)[0]
-    save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"),
-              plan_articles([entry(i) for i in range(25)], [], NOW), NOW)
+    save_poll(
+        engine,
+        feed.id,
+        update_after(NOW),
+        FetchEvent(NOW, 5, 200, "stored"),
+        plan_articles([entry(i) for i in range(25)], [], NOW),
+        NOW,
+    )
     assert len(list(iter_articles(engine, batch=7))) == 25
     assert list(iter_articles(engine, since=NOW + timedelta(days=1))) == []
