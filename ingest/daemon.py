@@ -414,19 +414,24 @@ class Daemon:
         ids = await self.db.run(active_feed_ids, self.clock(), everything=everything)
         limit = self.settings.polling.concurrency
         queue = list(reversed(ids))
-        while queue or self.inflight:
-            while queue and len(self.inflight) < limit:
-                batch = [queue.pop() for _ in range(min(limit - len(self.inflight), len(queue)))]
-                feeds = await self.db.run(
-                    claim_due_feeds,
-                    self.clock(),
-                    len(batch),
-                    self.settings.polling.claim_lease,
-                    everything=everything,
-                    only=batch,
+        claimed: list[FeedState] = []
+        while queue or claimed or self.inflight:
+            if queue and len(claimed) < limit:
+                # Claimed a concurrency's worth ahead: one claim transaction per batch,
+                # not one per feed as slots free up.
+                batch = [queue.pop() for _ in range(min(limit, len(queue)))]
+                claimed.extend(
+                    await self.db.run(
+                        claim_due_feeds,
+                        self.clock(),
+                        len(batch),
+                        self.settings.polling.claim_lease,
+                        everything=everything,
+                        only=batch,
+                    )
                 )
-                for feed in feeds:
-                    self._start(feed, stats)
+            while claimed and len(self.inflight) < limit:
+                self._start(claimed.pop(0), stats)
             if self.inflight:
                 await asyncio.wait(
                     list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED

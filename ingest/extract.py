@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import trafilatura
-
 MAX_TEXT_CHARS = 200_000  # a "page" longer than this is not an article
 _HEAD_BYTES = 64 * 1024
 
@@ -61,6 +59,8 @@ def extract_outcome(
 def extract_page(
     html: bytes, url: str, content_type: str | None = None
 ) -> ExtractedPage | ExtractionFailed:
+    import trafilatura  # here, not at import: ~0.15 s that polling never needs
+
     document = trafilatura.bare_extraction(
         _decoded(html, content_type),
         url=url,

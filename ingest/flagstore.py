@@ -55,10 +55,9 @@ def insert_flags(conn: Connection, rows: Sequence[FlagRow]) -> list[int]:
         .on_conflict_do_nothing(index_elements=["article_id", "rule"])
         .returning(Flag.__table__.c.id)
     )
-    new_ids: list[int] = []
-    for row in rows:  # RETURNING with ON CONFLICT DO NOTHING is per row on SQLite
-        new_ids.extend(conn.execute(statement, asdict(row)).scalars())
-    return new_ids
+    # One statement for all rows (SQLAlchemy's insertmanyvalues); conflicting rows return
+    # nothing, so the ids back are exactly the new flags.
+    return list(conn.execute(statement, [asdict(row) for row in rows]).scalars())
 
 
 def upsert_mentions(conn: Connection, rows: Sequence[MentionRow]) -> None:

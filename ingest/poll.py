@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from ingest.db import Database
-from ingest.dedupe import ArticlePlan, lookup_keys, plan_articles
+from ingest.dedupe import ArticlePlan, StoredKey, lookup_keys, plan_articles
 from ingest.errors import FetchError, ParseError
 from ingest.records import FeedRequest, FetchedFeed, ParsedFeed
 from ingest.schedule import (
@@ -35,7 +35,7 @@ from ingest.store import (
     FetchEvent,
     StoredArticle,
     load_article_keys,
-    save_poll,
+    write_poll,
 )
 
 log = logging.getLogger("ingest.poll")
@@ -126,8 +126,10 @@ async def poll_feed(feed: FeedState, ctx: PollContext) -> PollReport:
             feed, ctx, started, failed(feed, started, ctx, fetched, f"parse: {parsed}")
         )
 
-    guids, links, contents = lookup_keys(parsed.entries)
-    known = await ctx.db.run(load_article_keys, feed.id, guids, links, contents)
+    known: list[StoredKey] = []
+    if feed.body_hash is not None:  # else nothing of this feed was ever stored: no lookup
+        guids, links, contents = lookup_keys(parsed.entries)
+        known = await ctx.db.run(load_article_keys, feed.id, guids, links, contents)
     plan = plan_articles(parsed.entries, known, started)
     return await _record(
         feed, ctx, started, stored(feed, fetched, parsed, body_hash, plan, started, ctx)
@@ -169,8 +171,8 @@ async def _record(
         if ctx.pages is not None:
             pending.extend(ctx.pages.mark_pending(conn, feed.id, articles))
 
-    written = await ctx.db.run(
-        save_poll, feed.id, outcome.update, event, plan, started, write_flags
+    written = await ctx.db.write(
+        write_poll, feed.id, outcome.update, event, plan, started, write_flags
     )
     if pending and ctx.pages is not None:
         ctx.pages.offer(pending)

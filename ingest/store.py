@@ -321,38 +321,50 @@ def save_poll(
     now: datetime,
     after_write: Any = None,
 ) -> list[StoredArticle]:
-    """Write one poll's articles, feed state and fetch event in ONE transaction.
+    """Write one poll in a transaction of its own (see `write_poll`)."""
+    with engine.begin() as conn:
+        return write_poll(conn, feed_id, state, event, plan, now, after_write)
 
-    `after_write(conn, stored)` runs inside the same transaction (flags), so a crash
-    loses the whole poll or nothing.
+
+def write_poll(
+    conn: Connection,
+    feed_id: int,
+    state: FeedUpdate,
+    event: FetchEvent,
+    plan: ArticlePlan | None,
+    now: datetime,
+    after_write: Any = None,
+) -> list[StoredArticle]:
+    """Write one poll's articles, feed state and fetch event, all or nothing.
+
+    The caller gives the transaction: the daemon's group commit runs each poll in a
+    SAVEPOINT of a shared transaction (`Database.write`). `after_write(conn, stored)`
+    runs inside it too (flags, pages), so a crash loses the whole poll or nothing.
     """
     stored: list[StoredArticle] = []
-    with engine.begin() as conn:
-        if plan is not None and plan.inserts:
-            rows = [_article_values(feed_id, a, now) | {"first_seen_at": now} for a in plan.inserts]
-            ids = (
-                conn.execute(
-                    insert(Article).returning(Article.id, sort_by_parameter_order=True), rows
-                )
-                .scalars()
-                .all()
+    if plan is not None and plan.inserts:
+        rows = [_article_values(feed_id, a, now) | {"first_seen_at": now} for a in plan.inserts]
+        ids = (
+            conn.execute(insert(Article).returning(Article.id, sort_by_parameter_order=True), rows)
+            .scalars()
+            .all()
+        )
+        stored.extend(
+            StoredArticle(i, feed_id, True, a) for i, a in zip(ids, plan.inserts, strict=True)
+        )
+    if plan is not None:
+        for article_id, article in plan.updates:
+            conn.execute(
+                update(Article)
+                .where(Article.id == article_id)
+                .values(**_article_values(feed_id, article, now), version=Article.version + 1)
             )
-            stored.extend(
-                StoredArticle(i, feed_id, True, a) for i, a in zip(ids, plan.inserts, strict=True)
-            )
-        if plan is not None:
-            for article_id, article in plan.updates:
-                conn.execute(
-                    update(Article)
-                    .where(Article.id == article_id)
-                    .values(**_article_values(feed_id, article, now), version=Article.version + 1)
-                )
-                stored.append(StoredArticle(article_id, feed_id, False, article))
-        values = {k: v for k, v in asdict(state).items() if k != "values"} | state.values
-        conn.execute(update(Feed).where(Feed.id == feed_id).values(**values))
-        conn.execute(insert(FetchLog).values(feed_id=feed_id, **asdict(event)))
-        if after_write is not None and stored:
-            after_write(conn, stored)
+            stored.append(StoredArticle(article_id, feed_id, False, article))
+    values = {k: v for k, v in asdict(state).items() if k != "values"} | state.values
+    conn.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+    conn.execute(insert(FetchLog).values(feed_id=feed_id, **asdict(event)))
+    if after_write is not None and stored:
+        after_write(conn, stored)
     return stored
 
 

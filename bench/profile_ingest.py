@@ -1,0 +1,82 @@
+"""Profile one `ingest run --once --all` against the feed farm (cold, then steady).
+
+    .venv/bin/python -m bench.profile_ingest --feeds 1000 [--steady] [--profiler pyinstrument|none]
+
+Writes the profile to bench/out/profile-*.txt; the timings are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.contenders import ROOT, Ingest
+from bench.feedfarm import Farm
+
+OUT = ROOT / "bench" / "out"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--steady", action="store_true", help="profile the cycle after a round")
+    parser.add_argument(
+        "--profiler", default="pyinstrument", choices=["pyinstrument", "py-spy", "none"]
+    )
+    parser.add_argument("--parser", default="auto")
+    args = parser.parse_args()
+    home = OUT / "profile"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    with Farm(args.feeds) as farm:
+        ingest = Ingest(home, farm.urls(), home / "log.txt", parser=args.parser)
+        ingest.setup()
+        argv = ingest.argv()
+        if args.steady:
+            subprocess.run(argv, check=True)
+            farm.set_round(1)
+        if args.profiler == "pyinstrument":
+            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.txt"
+            argv = [
+                sys.executable,
+                "-m",
+                "pyinstrument",
+                "-o",
+                str(report),
+                "-m",
+                "ingest",
+                *argv[1:],
+            ]
+        if args.profiler == "py-spy":
+            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.raw"
+            spy = str(Path(sys.executable).parent / "py-spy")
+            argv = [
+                spy,
+                "record",
+                "-r",
+                "200",
+                "-s",
+                "-t",
+                "-f",
+                "raw",
+                "-o",
+                str(report),
+                "--",
+                *argv,
+            ]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(argv, check=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"wall {wall:.2f} s; cpu {cpu:.2f} s; articles {ingest.articles()}")
+
+
+if __name__ == "__main__":
+    main()
