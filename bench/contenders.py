@@ -144,6 +144,9 @@ class Ingest(Contender):
         self.config.write_text(
             'data_dir = "../data"\nfeeds_file = "feeds.opml"\nwatchlist_file = "watchlist.toml"\n'
             f'log_level = "warning"\n{database}\n[http]\nallow_private_networks = true\n'
+            # The farm is one host standing for thousands: the per-host politeness limit
+            # would cap every contender's requests in flight at 4 (the peers have none).
+            "\n[polling]\nper_host = 64\n"
             # Full-text page fetching is a feature the peers lack: off, so like is
             # compared with like (and no article page is ever requested).
             "\n[fulltext]\nenabled = false\n",

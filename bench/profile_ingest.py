@@ -75,7 +75,10 @@ def main() -> None:
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        print(f"wall {wall:.2f} s; cpu {cpu:.2f} s; articles {ingest.articles()}")
+        rss = after.ru_maxrss / 1024  # the largest process of the tree, in MiB
+        print(
+            f"wall {wall:.2f} s; cpu {cpu:.2f} s; peak RSS {rss:.0f} MiB; articles {ingest.articles()}"
+        )
 
 
 if __name__ == "__main__":

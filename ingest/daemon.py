@@ -125,7 +125,6 @@ class Daemon:
         self.flaggers: FlaggerSource | None = None
         self.inflight: dict[int, asyncio.Task[PollReport | None]] = {}
         self.stopping = asyncio.Event()
-        self.reports: list[PollReport] = []
         self._mtimes: dict[Path, float] = {}
         self._db_failures = 0
         self._db_retry_at = 0.0  # time.monotonic() before which ticks do not touch the database
@@ -368,9 +367,6 @@ class Daemon:
                 log.exception("poll crashed feed=%s", feed.url)
             return None
         stats.add(report)
-        self.reports.append(report)
-        if len(self.reports) > 10_000:
-            del self.reports[:5_000]
         return report
 
     async def _summarize(

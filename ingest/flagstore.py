@@ -46,28 +46,44 @@ def _insert(conn: Connection, table: Any) -> Any:
     return pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
 
 
+# Built once per dialect: building an upsert is cheap, but SQLAlchemy then derives its
+# cache key on every call, which cost more than the insert itself (a call per poll).
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _flag_insert(conn: Connection) -> Any:
+    key = ("flags", conn.dialect.name)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = (
+            _insert(conn, Flag.__table__)
+            .on_conflict_do_nothing(index_elements=["article_id", "rule"])
+            .returning(Flag.__table__.c.id)
+        )
+    return _STATEMENTS[key]
+
+
+def _mention_upsert(conn: Connection) -> Any:
+    key = ("mentions", conn.dialect.name)
+    if key not in _STATEMENTS:
+        statement = _insert(conn, Mention.__table__)
+        _STATEMENTS[key] = statement.on_conflict_do_update(
+            index_elements=["article_id", "target"], set_={"count": statement.excluded.count}
+        )
+    return _STATEMENTS[key]
+
+
 def insert_flags(conn: Connection, rows: Sequence[FlagRow]) -> list[int]:
     """Write flags that are not there yet (same article + rule = same flag). New ids back."""
     if not rows:
         return []
-    statement = (
-        _insert(conn, Flag.__table__)
-        .on_conflict_do_nothing(index_elements=["article_id", "rule"])
-        .returning(Flag.__table__.c.id)
-    )
     # One statement for all rows (SQLAlchemy's insertmanyvalues); conflicting rows return
     # nothing, so the ids back are exactly the new flags.
-    return list(conn.execute(statement, [asdict(row) for row in rows]).scalars())
+    return list(conn.execute(_flag_insert(conn), [asdict(row) for row in rows]).scalars())
 
 
 def upsert_mentions(conn: Connection, rows: Sequence[MentionRow]) -> None:
-    if not rows:
-        return
-    statement = _insert(conn, Mention.__table__)
-    statement = statement.on_conflict_do_update(
-        index_elements=["article_id", "target"], set_={"count": statement.excluded.count}
-    )
-    conn.execute(statement, [asdict(row) for row in rows])
+    if rows:
+        conn.execute(_mention_upsert(conn), [asdict(row) for row in rows])
 
 
 def mark_flags_alerted(conn: Connection, flag_ids: Sequence[int], now: datetime) -> None:
