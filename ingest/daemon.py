@@ -38,6 +38,7 @@ from ingest.fetch import Fetcher, FetchLimits
 from ingest.fulltext import page_worker
 from ingest.parse import ParserPool
 from ingest.poll import Flagger, PollContext, PollReport, poll_feed
+from ingest.prepare import WatchlistText
 from ingest.settings import Settings
 from ingest.store import (
     FeedState,
@@ -157,6 +158,7 @@ class Daemon:
                     db=self.db,
                     polling=self.settings.polling,
                     flagger=self._current_flagger,
+                    watchlist=self._current_watchlist,
                     clock=self.clock,
                     rng=random.Random(),
                     pages=pages,
@@ -181,6 +183,9 @@ class Daemon:
 
     def _current_flagger(self) -> Flagger | None:
         return self.flaggers.current() if self.flaggers else None
+
+    def _current_watchlist(self) -> WatchlistText | None:
+        return self.flaggers.current_text() if self.flaggers else None
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -485,6 +490,8 @@ class FlaggerSource(Protocol):
     """Holds the current watchlist stage and reloads it; the last good one stays in force."""
 
     def current(self) -> Flagger | None: ...
+
+    def current_text(self) -> WatchlistText | None: ...
 
     def changed(self) -> bool: ...
 

@@ -12,9 +12,13 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ingest.records import ParsedEntry
+
+if TYPE_CHECKING:
+    from ingest.match import MatchResult
 
 TRACKING_PARAMS = frozenset(
     {
@@ -100,6 +104,10 @@ class ArticleDraft:
     content_key: str
     fingerprint: str
     published_at: datetime
+    # What the watchlist found in it, when matched beside the parse (ingest.prepare),
+    # and with which watchlist version.
+    match: MatchResult | None = None
+    matched_with: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +132,12 @@ def lookup_keys(entries: Iterable[ParsedEntry]) -> tuple[set[str], set[str], set
     return guids, links, contents
 
 
-def draft(entry: ParsedEntry, now: datetime) -> ArticleDraft:
+def draft(
+    entry: ParsedEntry,
+    now: datetime,
+    match: MatchResult | None = None,
+    matched_with: str | None = None,
+) -> ArticleDraft:
     published = entry.published or entry.updated
     if published is None or published > now + FUTURE_TOLERANCE:
         published = now
@@ -134,11 +147,17 @@ def draft(entry: ParsedEntry, now: datetime) -> ArticleDraft:
         content_key=content_key(entry),
         fingerprint=fingerprint(entry),
         published_at=published,
+        match=match,
+        matched_with=matched_with if match is not None else None,
     )
 
 
 def plan_articles(
-    entries: Sequence[ParsedEntry], stored: Sequence[StoredKey], now: datetime
+    entries: Sequence[ParsedEntry],
+    stored: Sequence[StoredKey],
+    now: datetime,
+    matches: Sequence[MatchResult] | None = None,
+    matched_with: str | None = None,
 ) -> ArticlePlan:
     by_guid = {key.guid: key for key in stored if key.guid}
     by_link: dict[str, StoredKey] = {}
@@ -153,8 +172,8 @@ def plan_articles(
     unchanged = 0
     seen: set[tuple[str, str]] = set()  # identities already taken in this batch
     touched: set[int] = set()
-    for entry in entries:
-        article = draft(entry, now)
+    for index, entry in enumerate(entries):
+        article = draft(entry, now, matches[index] if matches else None, matched_with)
         identities = _identities(entry.guid, article)
         if any(identity in seen for identity in identities):
             continue  # a duplicate inside the same feed document: the first one wins

@@ -29,22 +29,13 @@ from ingest.flagstore import (
     upsert_mentions,
 )
 from ingest.flagstore import flagged_article_ids as flagged_article_ids
-from ingest.match import Hit, Matcher, MatchResult, compile_matcher
+from ingest.match import Hit, Matcher, MatchResult, article_fields, compile_matcher
+from ingest.prepare import WatchlistText
 from ingest.settings import Settings
 from ingest.store import StoredArticle
-from ingest.watchlist import load_watchlist
+from ingest.watchlist import parse_watchlist_text, read_watchlist_text
 
 log = logging.getLogger("ingest.flagging")
-
-
-def article_fields(title: str, summary: str, content: str) -> dict[str, str]:
-    """The texts an article is matched on; a summary repeated in the content counts once."""
-    fields = {"title": title}
-    if summary and summary.strip() not in content:
-        fields["summary"] = summary
-    if content:
-        fields["content"] = content
-    return fields
 
 
 def page_fields(title: str, page_text: str) -> dict[str, str]:
@@ -102,10 +93,7 @@ class WatchlistFlagger:
         flags: list[FlagRow] = []
         mentions: list[MentionRow] = []
         for article in stored:
-            entry = article.draft.entry
-            result = self.matcher.match(
-                article_fields(entry.title, entry.summary_text, entry.content_text)
-            )
+            result = self.match_of(article)
             flags.extend(flag_rows(article.id, result, self.matcher.version, now))
             mentions.extend(mention_rows(article.id, result, now))
         upsert_mentions(conn, mentions)
@@ -113,6 +101,16 @@ class WatchlistFlagger:
         if new_ids and self.on_flags is not None:
             self.on_flags(new_ids)
         return len(new_ids)
+
+    def match_of(self, article: StoredArticle) -> MatchResult:
+        """The match made beside the parse when it used this watchlist, else match now."""
+        draft = article.draft
+        if draft.match is not None and draft.matched_with == self.matcher.version:
+            return draft.match
+        entry = draft.entry
+        return self.matcher.match(
+            article_fields(entry.title, entry.summary_text, entry.content_text)
+        )
 
     def write_page_flags(self, conn: Any, article_id: int, title: str, page_text: str) -> int:
         """Match an article again on its page's main text: flags the feed text did not raise
@@ -133,6 +131,7 @@ class WatchlistFlaggers:
 
     path: Path
     flagger: WatchlistFlagger | None = None
+    text: WatchlistText | None = None
     mtime: float = -1.0
     on_flags: Callable[[list[int]], None] | None = None
 
@@ -151,6 +150,10 @@ class WatchlistFlaggers:
     def current(self) -> WatchlistFlagger | None:
         return self.flagger
 
+    def current_text(self) -> WatchlistText | None:
+        """The last good watchlist as the parser's workers get it (ingest.prepare)."""
+        return self.text
+
     def changed(self) -> bool:
         return _mtime(self.path) != self.mtime
 
@@ -160,7 +163,8 @@ class WatchlistFlaggers:
     def _compile(self, *, strict: bool) -> None:
         mtime = _mtime(self.path)
         try:
-            watchlist = load_watchlist(self.path)
+            text = read_watchlist_text(self.path)
+            watchlist = parse_watchlist_text(text, file=str(self.path), path=self.path)
             matcher = compile_matcher(watchlist)
         except ConfigError as exc:
             self.mtime = mtime  # do not re-report the same broken file every few seconds
@@ -170,6 +174,7 @@ class WatchlistFlaggers:
             return
         self.mtime = mtime
         self.flagger = WatchlistFlagger(matcher, on_flags=self.on_flags)
+        self.text = WatchlistText(matcher.version, text)
         log.info("watchlist loaded file=%s version=%s", self.path, matcher.version)
 
 

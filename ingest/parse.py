@@ -20,7 +20,7 @@ from codecs import BOM_UTF8
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax import SAXParseException
 
 import feedparser
@@ -43,6 +43,9 @@ from ingest.parse_bytes import XML_ENCODING, refuse_dangerous_entities, repair_b
 from ingest.parse_fast import parse_fast
 from ingest.parse_json import is_json, parse_json_feed
 from ingest.records import ParsedEntry, ParsedFeed
+
+if TYPE_CHECKING:
+    from ingest.prepare import WatchlistText
 
 __all__ = ["ParserPool", "html_to_text", "parse_feed"]
 
@@ -360,8 +363,15 @@ class ParserPool:
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
 
     async def parse(
-        self, body: bytes, *, url: str, content_type: str | None
+        self,
+        body: bytes,
+        *,
+        url: str,
+        content_type: str | None,
+        watchlist: WatchlistText | None = None,
     ) -> ParsedFeed | ParseError:
+        """The feed's records; with `watchlist`, each entry's match results too (in the
+        worker, see ingest.prepare)."""
         executor = self._executor
         if self._closed:
             return ParseError(url, "the parser pool is closed")
@@ -371,7 +381,7 @@ class ParserPool:
             # Even the fast path goes to a worker: it costs ~5 ms per 60 KB feed, the trip
             # there and back ~0.4 ms, and the event loop's core is busy with HTTP and SQL.
             outcome = await asyncio.get_running_loop().run_in_executor(
-                executor, _parse_outcome, body, url, content_type, self.parser
+                executor, _parse_outcome, body, url, content_type, self.parser, watchlist
             )
         except BrokenProcessPool:
             self._replace(executor)
@@ -408,10 +418,19 @@ def _fast_outcome(body: bytes, url: str, content_type: str | None) -> ParsedFeed
 
 
 def _parse_outcome(
-    body: bytes, url: str, content_type: str | None, parser: str = "auto"
+    body: bytes,
+    url: str,
+    content_type: str | None,
+    parser: str = "auto",
+    watchlist: WatchlistText | None = None,
 ) -> _Outcome:
     try:
-        return parse_feed(body, url=url, content_type=content_type, parser=parser)
+        feed = parse_feed(body, url=url, content_type=content_type, parser=parser)
+        if watchlist is not None:
+            from ingest.prepare import with_matches  # the worker's matcher, made once
+
+            feed = with_matches(feed, watchlist)
+        return feed
     except NotAFeedError as exc:
         return ("not_a_feed", exc.message, exc.alternate)
     except ParseError as exc:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from ingest.db import Database
 from ingest.dedupe import ArticlePlan, StoredKey, lookup_keys, plan_articles
 from ingest.errors import FetchError, ParseError
+from ingest.prepare import WatchlistText
 from ingest.records import FeedRequest, FetchedFeed, ParsedFeed
 from ingest.schedule import (
     IntervalHints,
@@ -47,7 +48,12 @@ class FeedFetcher(Protocol):
 
 class FeedParser(Protocol):
     async def parse(
-        self, body: bytes, *, url: str, content_type: str | None
+        self,
+        body: bytes,
+        *,
+        url: str,
+        content_type: str | None,
+        watchlist: WatchlistText | None = None,
     ) -> ParsedFeed | ParseError: ...
 
 
@@ -75,6 +81,8 @@ class PollContext:
     db: Database
     polling: PollingSettings
     flagger: Callable[[], Flagger | None] = lambda: None
+    # The current watchlist, for matching beside the parse (ingest.prepare).
+    watchlist: Callable[[], WatchlistText | None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
     pages: PageSink | None = None
@@ -118,8 +126,12 @@ async def poll_feed(feed: FeedState, ctx: PollContext) -> PollReport:
     if body_hash == feed.body_hash:
         return await _record(feed, ctx, started, unchanged(feed, fetched, started, ctx))
 
+    watchlist = ctx.watchlist()
     parsed = await ctx.parser.parse(
-        fetched.body, url=fetched.final_url, content_type=fetched.content_type
+        fetched.body,
+        url=fetched.final_url,
+        content_type=fetched.content_type,
+        watchlist=watchlist if watchlist is not None and watchlist.shippable else None,
     )
     if isinstance(parsed, ParseError):
         return await _record(
@@ -130,7 +142,7 @@ async def poll_feed(feed: FeedState, ctx: PollContext) -> PollReport:
     if feed.body_hash is not None:  # else nothing of this feed was ever stored: no lookup
         guids, links, contents = lookup_keys(parsed.entries)
         known = await ctx.db.run(load_article_keys, feed.id, guids, links, contents)
-    plan = plan_articles(parsed.entries, known, started)
+    plan = plan_articles(parsed.entries, known, started, parsed.matches, parsed.matched_with)
     return await _record(
         feed, ctx, started, stored(feed, fetched, parsed, body_hash, plan, started, ctx)
     )

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingest.match import MatchResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +75,7 @@ class ParsedFeed:
     warning: str | None = None
     language: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Filled beside the parse in the worker (ingest.prepare): one match result per
+    # entry, made with the watchlist version `matched_with`.
+    matches: tuple[MatchResult, ...] | None = None
+    matched_with: str | None = None

@@ -128,6 +128,11 @@ class Watchlist(WatchlistFile):
 
 def load_watchlist(path: Path) -> Watchlist:
     """Read and validate a watchlist file. Raises ConfigError (file, line, field)."""
+    return parse_watchlist_text(read_watchlist_text(path), file=str(path), path=path)
+
+
+def read_watchlist_text(path: Path) -> str:
+    """The file's text, or ConfigError saying why it cannot be read."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -135,10 +140,9 @@ def load_watchlist(path: Path) -> Watchlist:
     except OSError as exc:
         raise ConfigError(f"cannot read the watchlist: {exc.strerror}", file=str(path)) from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
-    return parse_watchlist_text(text, file=str(path), path=path)
 
 
 def parse_watchlist_text(

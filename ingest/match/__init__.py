@@ -12,8 +12,16 @@ rules.py (scopes, evidence).
 
 from __future__ import annotations
 
-from ingest.match.matcher import Matcher, compile_matcher
+from ingest.match.matcher import Matcher, article_fields, compile_matcher
 from ingest.match.normalize import normalize
 from ingest.match.results import Hit, MatchResult, Mention
 
-__all__ = ["Hit", "MatchResult", "Matcher", "Mention", "compile_matcher", "normalize"]
+__all__ = [
+    "Hit",
+    "MatchResult",
+    "Matcher",
+    "Mention",
+    "article_fields",
+    "compile_matcher",
+    "normalize",
+]

@@ -104,3 +104,13 @@ class Matcher:
 def compile_matcher(watchlist: Watchlist) -> Matcher:
     """Compile every alias, term and exclude of the watchlist into one matcher."""
     return Matcher(watchlist)
+
+
+def article_fields(title: str, summary: str, content: str) -> dict[str, str]:
+    """The texts an article is matched on; a summary repeated in the content counts once."""
+    fields = {"title": title}
+    if summary and summary.strip() not in content:
+        fields["summary"] = summary
+    if content:
+        fields["content"] = content
+    return fields
