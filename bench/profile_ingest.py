@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--steady", action="store_true", help="profile the cycle after a round")
     parser.add_argument(
-        "--profiler", default="pyinstrument", choices=["pyinstrument", "py-spy", "none"]
+        "--profiler", default="pyinstrument", choices=["pyinstrument", "py-spy", "cprofile", "none"]
     )
     parser.add_argument("--parser", default="auto")
     args = parser.parse_args()
@@ -52,6 +52,9 @@ def main() -> None:
                 "ingest",
                 *argv[1:],
             ]
+        if args.profiler == "cprofile":
+            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.prof"
+            argv = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "ingest", *argv[1:]]
         if args.profiler == "py-spy":
             report = OUT / f"profile-{'steady' if args.steady else 'cold'}.raw"
             spy = str(Path(sys.executable).parent / "py-spy")
@@ -77,7 +80,8 @@ def main() -> None:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         rss = after.ru_maxrss / 1024  # the largest process of the tree, in MiB
         print(
-            f"wall {wall:.2f} s; cpu {cpu:.2f} s; peak RSS {rss:.0f} MiB; articles {ingest.articles()}"
+            f"wall {wall:.2f} s; cpu {cpu:.2f} s; peak RSS {rss:.0f} MiB; "
+            f"articles {ingest.articles()}"
         )
 
 
