@@ -1,0 +1,95 @@
+"""Disk full: the SQLite file on a real, small tmpfs. The daemon logs, retries with
+backoff, and once there is room again stores everything, once, in an intact file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Instance
+from tests.feedserver import FeedServer
+from tests.helpers import query, rss
+from tests.test_crash import DaemonProcess, make_instance, wait_for
+
+FEEDS = 8
+ITEMS = 60
+FILLER = "Officials described the road conditions along the route in some detail. " * 30
+
+
+def _mount(path: Path, size: str, *, remount: bool = False) -> bool:
+    options = f"remount,size={size}" if remount else f"size={size}"
+    args = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
+    return subprocess.run(args, capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or not _mount(disk, "1m"):
+        pytest.skip("needs root to mount a small tmpfs (CI runs as root)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[[Instance], DaemonProcess]]:
+    made: list[DaemonProcess] = []
+
+    def make(instance: Instance) -> DaemonProcess:
+        made.append(DaemonProcess(instance, tmp_path / "daemon.log"))
+        return made[-1]
+
+    yield make
+    for proc in made:
+        proc.cleanup()
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_retried_and_loses_nothing(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    small_disk: Path,
+    daemon: Callable[[Instance], DaemonProcess],
+) -> None:
+    instance = make_instance(tmp_path, feed_server, None)
+    # The migrated database moves onto the 1 MiB disk: its schema fits, the articles do not.
+    data = small_disk / "data"
+    data.mkdir()
+    shutil.move(tmp_path / "data" / "ingest.db", data / "ingest.db")
+    config = instance.config.read_text(encoding="utf-8")
+    instance.config.write_text(config.replace('data_dir = "../data"', f'data_dir = "{data}"'))
+    paths = [f"/bulky-{n}.xml" for n in range(FEEDS)]
+    for n, path in enumerate(paths):
+        items = [
+            {"guid": f"{path}-{k}", "title": f"Road report {n}-{k}", "description": FILLER}
+            for k in range(ITEMS)
+        ]
+        feed_server.add(path, rss(items))
+    instance.write_feeds(*paths)
+
+    proc = daemon(instance)
+    proc.start()
+    wait_for(lambda: "disk is full" in proc.output(), 30, "a disk-full error in the log")
+    assert proc.proc is not None and proc.proc.poll() is None, "the daemon died of a full disk"
+
+    assert _mount(small_disk, "64m", remount=True)
+    db = instance.settings.database
+    wait_for(
+        lambda: query(db, "SELECT count(*) FROM articles")[0][0] == FEEDS * ITEMS,
+        60,
+        "every article stored once there was room",
+    )
+    assert proc.stop(signal.SIGTERM) == 0
+    rows = query(db, "SELECT f.url, a.guid FROM articles a JOIN feeds f ON f.id = a.feed_id")
+    assert len(rows) == len(set(rows)) == FEEDS * ITEMS
+    assert query(db, "PRAGMA integrity_check") == [("ok",)]
+    log = proc.output()
+    assert "database or disk is full" in log
+    assert "Traceback" not in log
