@@ -42,7 +42,7 @@ def load_inputs(name: str = "day.json") -> DigestInputs:
             name=f["name"],
             priority=f["priority"],
             evidence=f["evidence"],
-            source="feed",
+            source=f.get("source", "feed"),
             mentions=tuple(f["mentions"]),
             raised_at=period_end,
         )

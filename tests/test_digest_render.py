@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -158,3 +159,21 @@ def test_digest_files_are_named_by_day_and_replaced_whole(digest: Digest, tmp_pa
     write_digest_files(digest, out, ("md",))
     assert paths[0].read_text(encoding="utf-8").startswith("# ingest daily digest")
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)  # no temp files
+
+
+def test_evidence_found_on_the_article_page_says_so() -> None:
+    inputs = load_inputs()
+    first = inputs.flags[0]
+    page_flag = replace(first, source="page")
+    built = build_digest(replace(inputs, flags=(page_flag, *inputs.flags[1:])))
+    items = [i for s in built.sections for g in s.groups for i in g.items]
+    labelled = [i for i in items if i.evidence_from == "page"]
+    assert [i.flag_id for i in labelled] == [first.flag_id]
+    for fmt in ("text", "md", "html"):
+        assert render(built, fmt).count("from the article page") == 1, fmt
+        assert "from the article page" not in render(build_digest(inputs), fmt)
+    data = json.loads(render(built, "json"))
+    sources = [
+        i["evidence_from"] for s in data["sections"] for g in s["groups"] for i in g["items"]
+    ]
+    assert sources.count("page") == 1 and set(sources) == {"feed", "page"}

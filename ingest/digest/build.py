@@ -139,6 +139,7 @@ def _item(
         published=article.published_at.astimezone(tz),
         evidence=segments(lead.evidence, terms),
         matched=tuple(dict.fromkeys(flag.name for flag in flags)),
+        evidence_from=lead.source,
         also_reported_by=tuple(
             Copy(c.id, _outlet(c), c.title, c.url, c.published_at.astimezone(tz))
             for c in sorted(copies, key=lambda c: (c.published_at, c.id))

@@ -76,6 +76,7 @@ def _item(item: Item) -> dict[str, Any]:
         "feed_url": item.feed_url,
         "published": utc(item.published),
         "evidence": item.evidence_text,
+        "evidence_from": item.evidence_from,
         "highlights": highlights,
         "matched": list(item.matched),
         "also_reported_by": [_copy(copy) for copy in item.also_reported_by],

@@ -49,6 +49,9 @@ class Item:
     evidence: tuple[Segment, ...]
     matched: tuple[str, ...]  # every rule/entity name that flagged this article
     also_reported_by: tuple[Copy, ...] = ()
+    # Where the evidence sentence was found: the feed's text, or the article page
+    # fetched for full text (ingest.fulltext).
+    evidence_from: str = "feed"
 
     @property
     def evidence_text(self) -> str:
