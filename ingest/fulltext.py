@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from ingest.db import Database
+from ingest.db import Database, database_unavailable, describe_db_error
 from ingest.errors import FetchError
 from ingest.extract import ExtractionFailed, extract_outcome
 from ingest.pagepolicy import (
@@ -225,7 +225,7 @@ class PageWorker:
             try:
                 await self.refill()
             except Exception as exc:  # database down: the next wake or interval retries
-                log.error("page refill failed error=%r", exc)
+                log.error('page refill failed error="%s"', describe_db_error(exc))
 
     # --- one page ---------------------------------------------------------------------------
 
@@ -237,8 +237,16 @@ class PageWorker:
                 outcome = await self.process(article_id)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("page crashed article=%d", article_id)
+            except Exception as exc:
+                if database_unavailable(exc):  # an outage, not a bug: one line, and the
+                    # page stays pending in the database for the next refill
+                    log.error(
+                        'page not stored, database unavailable article=%d error="%s"',
+                        article_id,
+                        describe_db_error(exc),
+                    )
+                else:
+                    log.exception("page crashed article=%d", article_id)
                 outcome = None
             finally:
                 self.inflight.discard(article_id)
