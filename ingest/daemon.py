@@ -7,6 +7,7 @@ SIGHUP (or a change of the files) reloads the feeds file and the watchlist.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -86,6 +87,7 @@ class CycleStats:
     new: int = 0
     updated: int = 0
     flags: int = 0
+    unstored: int = 0  # polls lost to a database failure (they are polled again)
 
     def add(self, report: PollReport) -> None:
         self.feeds += 1
@@ -106,7 +108,8 @@ class CycleStats:
             f"cycle feeds={self.feeds} stored={self.stored} not_modified={self.not_modified} "
             f"unchanged={self.unchanged} errors={self.errors} new={self.new} "
             f"updated={self.updated} flags={self.flags} "
-            f"seconds={time.monotonic() - self.started:.1f}"
+            + (f"unstored={self.unstored} " if self.unstored else "")
+            + f"seconds={time.monotonic() - self.started:.1f}"
         )
 
 
@@ -135,6 +138,8 @@ class Daemon:
     # --- lifecycle -----------------------------------------------------------------
 
     async def run(self, *, once: bool = False, everything: bool = False) -> int:
+        """Exit code: 0, or 1 when `once` could not store some polls (database failure)."""
+        code = 0
         check_schema(self.engine)
         with instance_lock(self.settings.database):
             self.sync_feeds_file(strict=True)
@@ -167,7 +172,12 @@ class Daemon:
                     if pages is not None:
                         pages.start()
                     if once:
-                        await self.poll_once(everything)
+                        stats = await self.poll_once(everything)
+                        if stats.unstored:
+                            # For cron: the work failed, though nothing stored was lost.
+                            code = 1
+                            with contextlib.suppress(Exception):  # the lease frees them too
+                                await self._release_orphaned()
                         if pages is not None:  # one cycle includes its pages
                             await pages.drain()
                         await self.send_alerts()
@@ -179,7 +189,7 @@ class Daemon:
                         await pages.stop(self.settings.polling.shutdown_deadline)
                     parser.close()
         self.db.close()
-        return 0
+        return code
 
     def _current_flagger(self) -> Flagger | None:
         return self.flaggers.current() if self.flaggers else None
@@ -277,10 +287,7 @@ class Daemon:
         if free <= 0:
             return
         try:
-            orphaned = [fid for fid in self._orphaned if fid not in self.inflight]
-            if orphaned:  # due again now, not when their lease ends
-                await self.db.run(release_claims, orphaned, self.clock())
-                self._orphaned.difference_update(orphaned)
+            await self._release_orphaned()
             feeds = await self._claim(free)
         except Exception as exc:
             if database_unavailable(exc):
@@ -296,6 +303,13 @@ class Daemon:
         stats = CycleStats()
         tasks = [self._start(feed, stats) for feed in feeds]
         asyncio.get_running_loop().create_task(self._summarize(tasks, stats))
+
+    async def _release_orphaned(self) -> None:
+        """Polls lost to a database failure are due again now, not when their lease ends."""
+        orphaned = [fid for fid in self._orphaned if fid not in self.inflight]
+        if orphaned:
+            await self.db.run(release_claims, orphaned, self.clock())
+            self._orphaned.difference_update(orphaned)
 
     async def _claim(self, free: int) -> list[FeedState]:
         """Claim due feeds; a stop arriving meanwhile gives the claimed feeds back."""
@@ -361,6 +375,7 @@ class Daemon:
             # A bug or the database going away mid-poll: nothing of the poll was written
             # (one transaction), and the feed is due again (the lease ends, or the next
             # tick that reaches the database releases it), so nothing is lost.
+            stats.unstored += 1
             if database_unavailable(exc):
                 self._orphaned.add(feed.id)
                 log.error(

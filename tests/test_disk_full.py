@@ -93,3 +93,28 @@ def test_a_full_disk_is_retried_and_loses_nothing(
     log = proc.output()
     assert "database or disk is full" in log
     assert "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_run_once_on_a_full_disk_exits_1_and_the_next_run_stores_it(
+    tmp_path: Path, feed_server: FeedServer, small_disk: Path
+) -> None:
+    instance = make_instance(tmp_path, feed_server, None)
+    data = small_disk / "data"
+    data.mkdir()
+    shutil.move(tmp_path / "data" / "ingest.db", data / "ingest.db")
+    config = instance.config.read_text(encoding="utf-8")
+    instance.config.write_text(config.replace('data_dir = "../data"', f'data_dir = "{data}"'))
+    paths = [f"/bulky-{n}.xml" for n in range(FEEDS)]
+    for n, path in enumerate(paths):
+        items = [{"guid": f"{path}-{k}", "description": FILLER} for k in range(ITEMS)]
+        feed_server.add(path, rss(items, title=f"Bulky {n}"))
+    instance.write_feeds(*paths)
+
+    failed = instance.cli("run", "--once", expect=1)
+    assert "unstored=" in failed.output
+    assert _mount(small_disk, "64m", remount=True)
+    # The lost polls were given back: due now, not when their claim lease ends.
+    instance.cli("run", "--once", expect=0)
+    db = instance.settings.database
+    assert query(db, "SELECT count(*) FROM articles")[0][0] == FEEDS * ITEMS
