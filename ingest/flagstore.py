@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ingest.models import Article, Feed, Flag, Mention
+from ingest.records import shallow_dict
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
@@ -78,12 +79,12 @@ def insert_flags(conn: Connection, rows: Sequence[FlagRow]) -> list[int]:
         return []
     # One statement for all rows (SQLAlchemy's insertmanyvalues); conflicting rows return
     # nothing, so the ids back are exactly the new flags.
-    return list(conn.execute(_flag_insert(conn), [asdict(row) for row in rows]).scalars())
+    return list(conn.execute(_flag_insert(conn), [shallow_dict(row) for row in rows]).scalars())
 
 
 def upsert_mentions(conn: Connection, rows: Sequence[MentionRow]) -> None:
     if rows:
-        conn.execute(_mention_upsert(conn), [asdict(row) for row in rows])
+        conn.execute(_mention_upsert(conn), [shallow_dict(row) for row in rows])
 
 
 def mark_flags_alerted(conn: Connection, flag_ids: Sequence[int], now: datetime) -> None:

@@ -7,7 +7,7 @@ calls them from its single database thread.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, up
 
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
 from ingest.models import Article, Feed, FetchLog
+from ingest.records import shallow_dict
 
 # SQLite limits bound parameters per statement; stay well under it.
 _IN_CHUNK = 400
@@ -312,6 +313,53 @@ def _article_values(feed_id: int, article: ArticleDraft, now: datetime) -> dict[
     }
 
 
+# One statement, parameters per call: SQLAlchemy compiles it once.
+_FETCH_LOG_INSERT = insert(FetchLog)
+
+
+def insert_articles(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert article rows (all with the same keys); their new ids, in order."""
+    if conn.dialect.name != "sqlite":
+        statement = insert(Article).returning(Article.id, sort_by_parameter_order=True)
+        return list(conn.execute(statement, rows).scalars())
+    return _insert_articles_sqlite(conn, rows)
+
+
+def _insert_articles_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """The bulk path on SQLite: one executemany through the driver.
+
+    SQLAlchemy cannot batch INSERT … RETURNING in parameter order on SQLite and sends a
+    statement per row, with more time spent in it than in SQLite (55 µs of 80 µs an
+    article). The values go through the columns' own bind processors, so they are
+    stored exactly as SQLAlchemy would store them. The ids need no RETURNING: the
+    transaction holds SQLite's one write lock, and each new rowid is one more than the
+    largest (the table has no AUTOINCREMENT), so the rows get consecutive ids.
+    """
+    keys = list(rows[0])
+    columns = [Article.__table__.c[key] for key in keys]
+    processors = [
+        column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for column in columns
+    ]
+    names = ", ".join(f'"{column.name}"' for column in columns)
+    sql = f"INSERT INTO articles ({names}) VALUES ({', '.join('?' * len(keys))})"
+    params = [
+        tuple(
+            process(row[key]) if process is not None else row[key]
+            for key, process in zip(keys, processors, strict=True)
+        )
+        for row in rows
+    ]
+    conn.exec_driver_sql(sql, params)
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    first = last - len(rows) + 1
+    stored = conn.exec_driver_sql(
+        "SELECT count(*) FROM articles WHERE id BETWEEN ? AND ?", (first, last)
+    ).scalar_one()
+    if stored != len(rows):  # cannot happen under the write lock; never write wrong ids
+        raise RuntimeError(f"article ids {first}..{last} are not the rows just inserted")
+    return list(range(first, last + 1))
+
+
 def save_poll(
     engine: Engine,
     feed_id: int,
@@ -344,11 +392,7 @@ def write_poll(
     stored: list[StoredArticle] = []
     if plan is not None and plan.inserts:
         rows = [_article_values(feed_id, a, now) | {"first_seen_at": now} for a in plan.inserts]
-        ids = (
-            conn.execute(insert(Article).returning(Article.id, sort_by_parameter_order=True), rows)
-            .scalars()
-            .all()
-        )
+        ids = insert_articles(conn, rows)
         stored.extend(
             StoredArticle(i, feed_id, True, a) for i, a in zip(ids, plan.inserts, strict=True)
         )
@@ -360,9 +404,9 @@ def write_poll(
                 .values(**_article_values(feed_id, article, now), version=Article.version + 1)
             )
             stored.append(StoredArticle(article_id, feed_id, False, article))
-    values = {k: v for k, v in asdict(state).items() if k != "values"} | state.values
+    values = {k: v for k, v in shallow_dict(state).items() if k != "values"} | state.values
     conn.execute(update(Feed).where(Feed.id == feed_id).values(**values))
-    conn.execute(insert(FetchLog).values(feed_id=feed_id, **asdict(event)))
+    conn.execute(_FETCH_LOG_INSERT, {"feed_id": feed_id, **shallow_dict(event)})
     if after_write is not None and stored:
         after_write(conn, stored)
     return stored
