@@ -9,9 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
 from ingest.models import Article, Feed, FetchLog
@@ -313,8 +324,12 @@ def _article_values(feed_id: int, article: ArticleDraft, now: datetime) -> dict[
     }
 
 
-# One statement, parameters per call: SQLAlchemy compiles it once.
-_FETCH_LOG_INSERT = insert(FetchLog)
+# One statement each, parameters per call: compiled once per set of keys, instead of
+# an ORM statement built and keyed again for every poll (~0.3 ms of a 304's write).
+_FETCH_LOG_TABLE = cast(Table, FetchLog.__table__)
+_FEED_TABLE = cast(Table, Feed.__table__)
+_FETCH_LOG_INSERT = insert(_FETCH_LOG_TABLE)
+_FEED_UPDATE = update(_FEED_TABLE).where(_FEED_TABLE.c.id == bindparam("feed_id_"))
 
 
 def insert_articles(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -405,7 +420,7 @@ def write_poll(
             )
             stored.append(StoredArticle(article_id, feed_id, False, article))
     values = {k: v for k, v in shallow_dict(state).items() if k != "values"} | state.values
-    conn.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+    conn.execute(_FEED_UPDATE, {"feed_id_": feed_id, **values})
     conn.execute(_FETCH_LOG_INSERT, {"feed_id": feed_id, **shallow_dict(event)})
     if after_write is not None and stored:
         after_write(conn, stored)
