@@ -61,6 +61,7 @@ def main() -> None:
             argv = [
                 spy,
                 "record",
+                "--idle",
                 "-r",
                 "200",
                 "-s",
