@@ -7,11 +7,13 @@ count) and peak RSS (ru_maxrss: the largest single process of the tree).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,17 +35,67 @@ class Measurement:
 
 
 def measure(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None) -> Measurement:
-    """Run `argv` to completion (output to `log`) and measure its whole process tree."""
+    """Run `argv` to completion (output to `log`) and measure its whole process tree.
+
+    Peak RSS is the largest VmHWM of the process and its descendants, sampled while they
+    run. Not wait4's ru_maxrss: Linux keeps in it the size of the process before exec,
+    i.e. of this harness at fork time, which holds the whole farm (670 MB at 10,000 feeds).
+    """
     with log.open("ab") as out:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
         started = time.perf_counter()
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        sampler = TreeMemory(process.pid)
+        sampler.start()
         _pid, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
+        sampler.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
-    return Measurement(wall, cpu, usage.ru_maxrss / 1024, process.returncode)
+    return Measurement(wall, cpu, sampler.peak_kib / 1024, process.returncode)
+
+
+class TreeMemory(threading.Thread):
+    """Samples the high-water RSS (VmHWM) of a process and of its descendants."""
+
+    def __init__(self, root: int, every: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.every = every
+        self.peak_kib = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            for pid in self._tree():
+                self.peak_kib = max(self.peak_kib, _hwm_kib(pid))
+            self._stop_event.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+    def _tree(self) -> list[int]:
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        tree, frontier = [self.root], [self.root]
+        while frontier:
+            frontier = [pid for pid, parent in parents.items() if parent in frontier]
+            tree.extend(frontier)
+        return tree
+
+
+def _hwm_kib(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def run_checked(argv: Sequence[str], *, log: Path) -> None:

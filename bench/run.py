@@ -278,7 +278,9 @@ def main() -> None:
     parser.add_argument(
         "--contenders", nargs="+", default=["ingest", "ingest-feedparser", "reader", "naive"]
     )
-    parser.add_argument("--rss-feeds", type=int, default=5000, help="0: skip")
+    parser.add_argument(
+        "--rss-feeds", type=int, nargs="*", default=[5000, 10000], help="none: skip"
+    )
     parser.add_argument(
         "--skip-extras", action="store_true", help="no matching, digest or database-size benchmarks"
     )
@@ -311,8 +313,8 @@ def main() -> None:
     ]
     for feeds in args.feeds:
         bench_size(feeds, args.runs, args.peer_large_runs, args.contenders, lines)
-    if args.rss_feeds:
-        bench_rss(args.rss_feeds, args.runs, lines)
+    for feeds in args.rss_feeds:
+        bench_rss(feeds, args.runs, lines)
     if not args.skip_extras:
         bench_script(
             [PYTHON, "bench/bench_match.py", "--articles", "5000", "--runs", "3"],
