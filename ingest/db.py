@@ -57,9 +57,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # 32 MiB of page cache (the default is 2 MiB): the article indexes of a busy instance
+    # 16 MiB of page cache (the default is 2 MiB): the article indexes of a busy instance
     # no longer fit in 2 MiB, and every insert would re-read index pages from the OS.
-    cursor.execute("PRAGMA cache_size=-32768")
+    cursor.execute("PRAGMA cache_size=-16384")
     cursor.close()
 
 
