@@ -40,6 +40,8 @@ from ingest.htmltext import (
     text_to_html,
 )
 from ingest.parse_bytes import XML_ENCODING, refuse_dangerous_entities, repair_body, same_codec
+from ingest.parse_fast import MAX_HINT as _MAX_HINT
+from ingest.parse_fast import PERIODS as _PERIODS
 from ingest.parse_fast import parse_fast
 from ingest.parse_json import is_json, parse_json_feed
 from ingest.records import ParsedEntry, ParsedFeed
@@ -52,14 +54,6 @@ __all__ = ["ParserPool", "html_to_text", "parse_feed"]
 log = logging.getLogger("ingest.parse")
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-_PERIODS = {
-    "hourly": 3600,
-    "daily": 86400,
-    "weekly": 604800,
-    "monthly": 2592000,
-    "yearly": 31536000,
-}
-_MAX_HINT = 31536000
 _EXTERNAL_DTD = re.compile(rb"<!DOCTYPE[^>\[]*\b(?:PUBLIC|SYSTEM)\b")
 _AUTHOR_FORMS = (
     re.compile(r"^\S+@\S+\s*\((.+)\)$"),  # desk@example.com (Rana Haddad)

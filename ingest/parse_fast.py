@@ -147,14 +147,15 @@ _RSS1_CHANNEL = frozenset(
         f"{_SY}updateBase",
     }
 )
-_PERIODS = {
+# sy:updatePeriod in seconds, and the longest publisher hint taken (both parsers use them).
+PERIODS = {
     "hourly": 3600,
     "daily": 86400,
     "weekly": 604800,
     "monthly": 2592000,
     "yearly": 31536000,
 }
-_MAX_HINT = 31536000
+MAX_HINT = 31536000
 
 _XML_PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -516,12 +517,12 @@ def _language(value: str) -> str | None:
 def _ttl(ttl: str, channel: Any) -> int | None:
     minutes = _positive_int(ttl) if ttl else None
     if minutes:
-        return min(minutes * 60, _MAX_HINT)
+        return min(minutes * 60, MAX_HINT)
     period = _text(_single(channel, f"{_SY}updatePeriod")).strip().lower()
     frequency = _positive_int(_text(_single(channel, f"{_SY}updateFrequency")))
     if not period and not frequency:
         return None
-    seconds = _PERIODS.get(period or "daily")
+    seconds = PERIODS.get(period or "daily")
     return max(1, seconds // (frequency or 1)) if seconds else None
 
 
@@ -530,4 +531,4 @@ def _positive_int(value: str) -> int | None:
         number = int(value.strip())
     except ValueError:
         return None
-    return min(number, _MAX_HINT) if number > 0 else None
+    return min(number, MAX_HINT) if number > 0 else None

@@ -51,16 +51,11 @@ def daemon(tmp_path: Path) -> Iterator[Callable[[Instance], DaemonProcess]]:
         proc.cleanup()
 
 
-@pytest.mark.slow
-def test_a_full_disk_is_retried_and_loses_nothing(
-    tmp_path: Path,
-    feed_server: FeedServer,
-    small_disk: Path,
-    daemon: Callable[[Instance], DaemonProcess],
-) -> None:
+def instance_on(disk: Path, tmp_path: Path, feed_server: FeedServer) -> Instance:
+    """An instance whose database is on `disk`, with more articles to store than fit."""
     instance = make_instance(tmp_path, feed_server, None)
     # The migrated database moves onto the 1 MiB disk: its schema fits, the articles do not.
-    data = small_disk / "data"
+    data = disk / "data"
     data.mkdir()
     shutil.move(tmp_path / "data" / "ingest.db", data / "ingest.db")
     config = instance.config.read_text(encoding="utf-8")
@@ -71,9 +66,19 @@ def test_a_full_disk_is_retried_and_loses_nothing(
             {"guid": f"{path}-{k}", "title": f"Road report {n}-{k}", "description": FILLER}
             for k in range(ITEMS)
         ]
-        feed_server.add(path, rss(items))
+        feed_server.add(path, rss(items, title=f"Bulky {n}"))
     instance.write_feeds(*paths)
+    return instance
 
+
+@pytest.mark.slow
+def test_a_full_disk_is_retried_and_loses_nothing(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    small_disk: Path,
+    daemon: Callable[[Instance], DaemonProcess],
+) -> None:
+    instance = instance_on(small_disk, tmp_path, feed_server)
     proc = daemon(instance)
     proc.start()
     wait_for(lambda: "disk is full" in proc.output(), 30, "a disk-full error in the log")
@@ -99,18 +104,7 @@ def test_a_full_disk_is_retried_and_loses_nothing(
 def test_run_once_on_a_full_disk_exits_1_and_the_next_run_stores_it(
     tmp_path: Path, feed_server: FeedServer, small_disk: Path
 ) -> None:
-    instance = make_instance(tmp_path, feed_server, None)
-    data = small_disk / "data"
-    data.mkdir()
-    shutil.move(tmp_path / "data" / "ingest.db", data / "ingest.db")
-    config = instance.config.read_text(encoding="utf-8")
-    instance.config.write_text(config.replace('data_dir = "../data"', f'data_dir = "{data}"'))
-    paths = [f"/bulky-{n}.xml" for n in range(FEEDS)]
-    for n, path in enumerate(paths):
-        items = [{"guid": f"{path}-{k}", "description": FILLER} for k in range(ITEMS)]
-        feed_server.add(path, rss(items, title=f"Bulky {n}"))
-    instance.write_feeds(*paths)
-
+    instance = instance_on(small_disk, tmp_path, feed_server)
     failed = instance.cli("run", "--once", expect=1)
     assert "unstored=" in failed.output
     assert _mount(small_disk, "64m", remount=True)
