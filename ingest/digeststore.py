@@ -264,10 +264,3 @@ def alerts_sent_since(engine: Engine, since: datetime) -> int:
                 select(func.count()).select_from(Flag).where(Flag.alerted_at >= since)
             ).scalar_one()
         )
-
-
-def mark_alerted(engine: Engine, flag_ids: Sequence[int], now: datetime) -> None:
-    """Flags raised by a backfill (rematch, fulltext) are news to nobody: never alert them."""
-    if flag_ids:
-        with engine.begin() as conn:
-            conn.execute(update(Flag).where(Flag.id.in_(list(flag_ids))).values(alerted_at=now))

@@ -16,6 +16,7 @@ from tests.conftest import Instance
 from tests.feedserver import FeedServer
 from tests.helpers import query, rss
 from tests.test_crash import DaemonProcess, make_instance, wait_for
+from tests.test_crash import daemon as daemon  # the fixture, shared
 
 FEEDS = 8
 ITEMS = 60
@@ -36,19 +37,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("needs root to mount a small tmpfs (CI runs as root)")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], capture_output=True)
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[[Instance], DaemonProcess]]:
-    made: list[DaemonProcess] = []
-
-    def make(instance: Instance) -> DaemonProcess:
-        made.append(DaemonProcess(instance, tmp_path / "daemon.log"))
-        return made[-1]
-
-    yield make
-    for proc in made:
-        proc.cleanup()
 
 
 def instance_on(disk: Path, tmp_path: Path, feed_server: FeedServer) -> Instance:

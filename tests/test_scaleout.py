@@ -3,11 +3,8 @@ once, and every article is stored once. Real processes, a real feed server, a re
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -18,18 +15,9 @@ from ingest.store import DeclaredFeed, SyncReport, sync_feeds
 from tests.conftest import Instance, write_config
 from tests.feedserver import FeedServer
 from tests.helpers import query, rss, story
+from tests.test_daemon import start_daemon
 
 FEEDS = 24
-
-
-def start(config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ingest", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "INGEST_CONFIG": ""},
-    )
 
 
 def polled_feeds(log: str) -> list[str]:
@@ -51,7 +39,7 @@ def test_two_daemons_on_postgres_poll_each_feed_once(
     instance.write_feeds(*paths)
     instance.cli("db", "upgrade")
 
-    daemons = [start(instance.config), start(instance.config)]
+    daemons = [start_daemon(instance), start_daemon(instance)]
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
