@@ -9,13 +9,13 @@ to their home page.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ingest.records import ParsedEntry
+from ingest.records import ParsedEntry, ParsedFeed
 
 if TYPE_CHECKING:
     from ingest.match import MatchResult
@@ -85,6 +85,24 @@ def fingerprint(entry: ParsedEntry) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryKeys:
+    """An entry's identity and change keys, computed where it was parsed (ingest.prepare)."""
+
+    url_key: str | None
+    content_key: str
+    fingerprint: str
+
+
+def entry_keys(entry: ParsedEntry) -> EntryKeys:
+    return EntryKeys(normalize_link(entry.link), content_key(entry), fingerprint(entry))
+
+
+def with_keys(feed: ParsedFeed) -> ParsedFeed:
+    """The feed with every entry's keys: done in the parser's worker, off the daemon's core."""
+    return replace(feed, keys=tuple(entry_keys(entry) for entry in feed.entries))
+
+
+@dataclass(frozen=True, slots=True)
 class StoredKey:
     """What storage knows of one article, enough to recognise it again."""
 
@@ -117,18 +135,24 @@ class ArticlePlan:
     unchanged: int
 
 
-def lookup_keys(entries: Iterable[ParsedEntry]) -> tuple[set[str], set[str], set[str]]:
+def keys_of(entries: Sequence[ParsedEntry], keys: Sequence[EntryKeys] | None) -> list[EntryKeys]:
+    """The entries' keys: those computed beside the parse, else computed here."""
+    if keys is not None and len(keys) == len(entries):
+        return list(keys)
+    return [entry_keys(entry) for entry in entries]
+
+
+def lookup_keys(
+    entries: Sequence[ParsedEntry], keys: Sequence[EntryKeys] | None = None
+) -> tuple[set[str], set[str], set[str]]:
     """The guids, link keys and content keys to look up in storage for these entries."""
-    guids: set[str] = set()
+    guids = {entry.guid for entry in entries if entry.guid}
     links: set[str] = set()
     contents: set[str] = set()
-    for entry in entries:
-        if entry.guid:
-            guids.add(entry.guid)
-        link = normalize_link(entry.link)
-        if link:
-            links.add(link)
-        contents.add(content_key(entry))
+    for key in keys_of(entries, keys):
+        if key.url_key:
+            links.add(key.url_key)
+        contents.add(key.content_key)
     return guids, links, contents
 
 
@@ -137,15 +161,18 @@ def draft(
     now: datetime,
     match: MatchResult | None = None,
     matched_with: str | None = None,
+    keys: EntryKeys | None = None,
 ) -> ArticleDraft:
     published = entry.published or entry.updated
     if published is None or published > now + FUTURE_TOLERANCE:
         published = now
+    if keys is None:
+        keys = entry_keys(entry)
     return ArticleDraft(
         entry=entry,
-        url_key=normalize_link(entry.link),
-        content_key=content_key(entry),
-        fingerprint=fingerprint(entry),
+        url_key=keys.url_key,
+        content_key=keys.content_key,
+        fingerprint=keys.fingerprint,
         published_at=published,
         match=match,
         matched_with=matched_with if match is not None else None,
@@ -158,7 +185,9 @@ def plan_articles(
     now: datetime,
     matches: Sequence[MatchResult] | None = None,
     matched_with: str | None = None,
+    keys: Sequence[EntryKeys] | None = None,
 ) -> ArticlePlan:
+    all_keys = keys_of(entries, keys)
     by_guid = {key.guid: key for key in stored if key.guid}
     by_link: dict[str, StoredKey] = {}
     by_content: dict[str, StoredKey] = {}
@@ -173,7 +202,8 @@ def plan_articles(
     seen: set[tuple[str, str]] = set()  # identities already taken in this batch
     touched: set[int] = set()
     for index, entry in enumerate(entries):
-        article = draft(entry, now, matches[index] if matches else None, matched_with)
+        match_result = matches[index] if matches else None
+        article = draft(entry, now, match_result, matched_with, all_keys[index])
         identities = _identities(entry.guid, article)
         if any(identity in seen for identity in identities):
             continue  # a duplicate inside the same feed document: the first one wins

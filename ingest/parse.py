@@ -27,6 +27,7 @@ import feedparser
 from feedparser.api import LooseFeedParser, StrictFeedParser
 from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 
+from ingest.dedupe import with_keys
 from ingest.errors import NotAFeedError, ParseError
 from ingest.htmltext import (
     capped,
@@ -419,7 +420,7 @@ def _parse_outcome(
     watchlist: WatchlistText | None = None,
 ) -> _Outcome:
     try:
-        feed = parse_feed(body, url=url, content_type=content_type, parser=parser)
+        feed = with_keys(parse_feed(body, url=url, content_type=content_type, parser=parser))
         if watchlist is not None:
             from ingest.prepare import with_matches  # the worker's matcher, made once
 

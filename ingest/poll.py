@@ -140,9 +140,11 @@ async def poll_feed(feed: FeedState, ctx: PollContext) -> PollReport:
 
     known: list[StoredKey] = []
     if feed.body_hash is not None:  # else nothing of this feed was ever stored: no lookup
-        guids, links, contents = lookup_keys(parsed.entries)
+        guids, links, contents = lookup_keys(parsed.entries, parsed.keys)
         known = await ctx.db.run(load_article_keys, feed.id, guids, links, contents)
-    plan = plan_articles(parsed.entries, known, started, parsed.matches, parsed.matched_with)
+    plan = plan_articles(
+        parsed.entries, known, started, parsed.matches, parsed.matched_with, parsed.keys
+    )
     return await _record(
         feed, ctx, started, stored(feed, fetched, parsed, body_hash, plan, started, ctx)
     )

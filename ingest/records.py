@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ingest.dedupe import EntryKeys
     from ingest.match import MatchResult
 
 
@@ -79,6 +80,8 @@ class ParsedFeed:
     # entry, made with the watchlist version `matched_with`.
     matches: tuple[MatchResult, ...] | None = None
     matched_with: str | None = None
+    # Each entry's identity and change keys, also computed in the worker (ingest.prepare).
+    keys: tuple[EntryKeys, ...] | None = None
 
 
 def shallow_dict(record: Any) -> dict[str, Any]:

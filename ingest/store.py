@@ -6,13 +6,15 @@ calls them from its single database thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
+    Dialect,
     Engine,
     Table,
     bindparam,
@@ -25,7 +27,7 @@ from sqlalchemy import (
 )
 
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
-from ingest.models import Article, Feed, FetchLog
+from ingest.models import Article, Feed, FetchLog, UTCDateTime
 from ingest.records import shallow_dict
 
 # SQLite limits bound parameters per statement; stay well under it.
@@ -352,9 +354,7 @@ def _insert_articles_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) ->
     """
     keys = list(rows[0])
     columns = [Article.__table__.c[key] for key in keys]
-    processors = [
-        column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for column in columns
-    ]
+    processors = [_bulk_processor(column, conn.dialect) for column in columns]
     names = ", ".join(f'"{column.name}"' for column in columns)
     sql = f"INSERT INTO articles ({names}) VALUES ({', '.join('?' * len(keys))})"
     params = [
@@ -373,6 +373,22 @@ def _insert_articles_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) ->
     if stored != len(rows):  # cannot happen under the write lock; never write wrong ids
         raise RuntimeError(f"article ids {first}..{last} are not the rows just inserted")
     return list(range(first, last + 1))
+
+
+def _bulk_processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, UTCDateTime):
+        return _sqlite_utc_text
+    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """What UTCDateTime and SQLite's DATETIME make of a moment, in one step instead of
+    three (they were half the cost of an insert batch): naive UTC text with microseconds."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use aware UTC")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def save_poll(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from ingest.dedupe import StoredKey, draft, normalize_link, plan_articles
-from ingest.records import ParsedEntry
+from ingest.dedupe import StoredKey, draft, lookup_keys, normalize_link, plan_articles, with_keys
+from ingest.records import ParsedEntry, ParsedFeed
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -92,3 +92,14 @@ def test_dates_missing_or_far_future_become_first_seen() -> None:
     assert draft(replace(entry(), published=NOW + timedelta(days=30)), NOW).published_at == NOW
     old = datetime(1969, 7, 20, tzinfo=UTC)
     assert draft(replace(entry(), published=old), NOW).published_at == old
+
+
+def test_keys_computed_beside_the_parse_give_the_same_plan() -> None:
+    # The parser's workers send each entry's keys along (with_keys); the daemon must
+    # decide exactly as if it had computed them itself.
+    entries = [entry("g1"), entry(None, "https://ex.com/b?utm_source=x"), entry(None, None)]
+    feed = ParsedFeed(title=None, link=None, format="rss20", entries=tuple(entries))
+    keys = with_keys(feed).keys
+    known = [stored(entries[0], 1), stored(replace(entries[1], title="edited"), 2)]
+    assert plan_articles(entries, known, NOW, keys=keys) == plan_articles(entries, known, NOW)
+    assert lookup_keys(entries, keys) == lookup_keys(entries)

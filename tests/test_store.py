@@ -3,10 +3,11 @@ transaction per poll."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from ingest.db import (
     check_schema,
@@ -18,13 +19,14 @@ from ingest.db import (
 )
 from ingest.dedupe import lookup_keys, plan_articles
 from ingest.errors import SchemaError
-from ingest.models import Article, Feed, FetchLog
+from ingest.models import Article, Feed, FetchLog, UTCDateTime
 from ingest.records import ParsedEntry
 from ingest.store import (
     REMOVED_FROM_FILE,
     DeclaredFeed,
     FeedUpdate,
     FetchEvent,
+    _sqlite_utc_text,
     active_feed_ids,
     claim_due_feeds,
     feed_statuses,
@@ -255,3 +257,21 @@ def test_bulk_insert_stores_what_sqlalchemy_would_and_returns_the_right_ids(
         ).all()
         assert len(raw) == 2 and raw[0][1:] == raw[1][1:]
         conn.rollback()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC),
+        datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=4, minutes=30))),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        None,
+    ],
+)
+def test_bulk_insert_writes_datetimes_as_sqlalchemy_does(moment: datetime | None) -> None:
+    # The SQLite bulk insert formats datetimes itself; it must store SQLAlchemy's text.
+    dialect = sqlite_dialect.dialect()
+    through_sqlalchemy = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert through_sqlalchemy is not None
+    assert _sqlite_utc_text(moment) == through_sqlalchemy(moment)
