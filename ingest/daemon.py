@@ -140,15 +140,24 @@ class Daemon:
     async def run(self, *, once: bool = False, everything: bool = False) -> int:
         """Exit code: 0, or 1 when `once` could not store some polls (database failure)."""
         code = 0
+        parser = ParserPool(self.settings.parse.workers or None, parser=self.settings.parse.parser)
+        try:
+            # The workers start (and import) while this process opens its database.
+            parser.start()
+            code = await self._run_with(parser, once=once, everything=everything)
+        finally:
+            parser.close()
+        self.db.close()
+        return code
+
+    async def _run_with(self, parser: ParserPool, *, once: bool, everything: bool) -> int:
+        code = 0
         check_schema(self.engine)
         with instance_lock(self.settings.database):
             self.sync_feeds_file(strict=True)
             if self.flagger_factory is not None:
                 self.flaggers = self.flagger_factory(self.settings)
             async with Fetcher(fetch_limits(self.settings)) as fetcher:
-                parser = ParserPool(
-                    self.settings.parse.workers or None, parser=self.settings.parse.parser
-                )
                 pages = page_worker(
                     self.settings.fulltext,
                     fetcher,
@@ -187,8 +196,6 @@ class Daemon:
                 finally:
                     if pages is not None:
                         await pages.stop(self.settings.polling.shutdown_deadline)
-                    parser.close()
-        self.db.close()
         return code
 
     def _current_flagger(self) -> Flagger | None:

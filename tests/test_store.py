@@ -3,10 +3,12 @@ transaction per poll."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from ingest.db import (
@@ -23,9 +25,11 @@ from ingest.models import Article, Feed, FetchLog, UTCDateTime
 from ingest.records import ParsedEntry
 from ingest.store import (
     REMOVED_FROM_FILE,
+    SQLITE_INSERT_COLUMNS,
     DeclaredFeed,
     FeedUpdate,
     FetchEvent,
+    _article_values,
     _sqlite_utc_text,
     active_feed_ids,
     claim_due_feeds,
@@ -275,3 +279,31 @@ def test_bulk_insert_writes_datetimes_as_sqlalchemy_does(moment: datetime | None
     through_sqlalchemy = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert through_sqlalchemy is not None
     assert _sqlite_utc_text(moment) == through_sqlalchemy(moment)
+
+
+def test_sqlite_bulk_insert_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    # The SQLite fast path builds its rows itself: every column must hold the bytes the
+    # ORM's own INSERT of the same article gives (dates with and without microseconds,
+    # an entry with no dates, NULL author, non-ASCII text).
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'bulk.db'}")
+    upgrade(engine)
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed_id = claim_due_feeds(engine, NOW, 10, 60, everything=True, only=None)[0].id
+    moment = NOW.replace(microsecond=123456)
+    entries = [
+        replace(entry(1), published=moment, updated=moment + timedelta(hours=1), author="R. H"),
+        replace(entry(2, "عين الأسد"), published=None, updated=None),
+    ]
+    plan = plan_articles(entries, [], moment)
+    save_poll(engine, feed_id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"), plan, moment)
+    columns = ", ".join(SQLITE_INSERT_COLUMNS)
+    with engine.begin() as conn:
+        for draft in plan.inserts:
+            values = _article_values(feed_id, draft, moment) | {"first_seen_at": moment}
+            assert set(values) == set(SQLITE_INSERT_COLUMNS)
+            conn.execute(insert(Article).values(**values | {"guid": f"ref-{draft.entry.guid}"}))
+        rows = conn.execute(text(f"SELECT {columns} FROM articles ORDER BY id")).all()
+    guid = SQLITE_INSERT_COLUMNS.index("guid")
+    fast, reference = rows[: len(entries)], rows[len(entries) :]
+    assert [r[:guid] + r[guid + 1 :] for r in fast] == [r[:guid] + r[guid + 1 :] for r in reference]
+    engine.dispose()
