@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -132,8 +132,24 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+# The newest migration in db/versions (a test holds it to Alembic's own answer): the
+# schema check of every start compares with it instead of importing Alembic (~0.15 s).
+HEAD_REVISION = "20261201_0004"
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except Exception:  # no version table yet, or no database: the full check says which
+        return False
+    return [row[0] for row in found] == [HEAD_REVISION]
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse to run on an unmigrated or newer schema, saying which command fixes it."""
+    if _at_head(engine):
+        return
     try:
         current = current_revision(engine)
     except Exception as exc:  # the server is down, the file unreadable…

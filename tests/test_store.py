@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from ingest.db import (
+    HEAD_REVISION,
     check_schema,
     create_db_engine,
     current_revision,
@@ -74,7 +75,7 @@ def test_migrations_go_up_and_down_and_the_schema_check_says_what_to_run(db_url:
     with pytest.raises(SchemaError, match="ingest db upgrade"):
         check_schema(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision()
+    assert current_revision(engine) == head_revision() == HEAD_REVISION
     check_schema(engine)
     downgrade(engine, "20261124_0001")
     with pytest.raises(SchemaError, match="run `ingest db upgrade`"):
