@@ -755,3 +755,37 @@ def test_parse_retry_after(value: str | None, expected: datetime | None) -> None
 )
 def test_parse_max_age(value: str | None, expected: int | None) -> None:
     assert parse_max_age(value) == expected
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    # The pool checks each idle connection for the server's close before reusing it
+    # (ingest.fetch_transport._QuickInfoStream answers that check); a dead connection
+    # reused would fail the next poll with "server disconnected".
+    body = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+    connections: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.readuntil(b"\r\n\r\n")
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {len(body)}"
+        )
+        writer.write(head.encode() + b"\r\n\r\n" + body)  # keep-alive, then close anyway
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+
+    async def run() -> list[int]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        statuses = []
+        async with Fetcher(LOCAL) as fetcher:
+            for _ in range(3):
+                fetched = await fetcher.fetch(FeedRequest(f"http://127.0.0.1:{port}/f.xml"))
+                statuses.append(fetched.status)
+                await asyncio.sleep(0.2)  # the server has closed the idle connection
+        server.close()
+        return statuses
+
+    assert asyncio.run(run()) == [200, 200, 200]
+    assert len(connections) == 3
