@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
 
 from ingest.match.normalize import DELETE, _byte_table, _general, fold_char, normalize, skeletonize
+
+# The module itself (ingest.match exports a function of the same name).
+normalize_module = importlib.import_module("ingest.match.normalize")
 
 SAME = [
     # (a spelling, another spelling that must have the same skeleton)
@@ -128,3 +134,22 @@ def test_code_page_tables_fold_like_the_general_table(codec: str) -> None:
         except UnicodeDecodeError:
             continue
         assert bytes([table[value]]).decode(codec) == fold_char(char), (codec, hex(value))
+
+
+def test_the_fold_table_is_kept_on_disk_and_rebuilt_when_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    normalize_module._fold_table.cache_clear()
+    built = normalize_module._fold_table()  # nothing on disk: built and written
+    [kept] = (tmp_path / "ingest").glob("fold-table-*.bin")
+    assert built == "".join(normalize_module.fold_char(chr(c)) for c in range(0x10000))
+    normalize_module._fold_table.cache_clear()
+    assert normalize_module._fold_table() == built  # read back from disk
+    data = bytearray(kept.read_bytes())
+    data[ord("A")] = ord("Z")  # "A" would fold to "Z": the digest no longer matches
+    kept.write_bytes(bytes(data))
+    normalize_module._fold_table.cache_clear()
+    assert normalize_module._fold_table() == built
+    assert normalize("Ain al-Asad") == "ain al asad"
+    normalize_module._fold_table.cache_clear()

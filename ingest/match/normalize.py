@@ -22,12 +22,16 @@ same result more slowly (tests hold both paths to that).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import accumulate
+from pathlib import Path
 
 DELETE = "\x00"
 _DELETE_BYTE = 0
@@ -138,8 +142,45 @@ def fold_char(char: str) -> str:
 
 @cache
 def _fold_table() -> str:
-    """fold for the whole BMP as a str indexed by code point (the general path's table)."""
-    return "".join(fold_char(chr(code)) for code in range(0x10000))
+    """fold for the whole BMP as a str indexed by code point (the general path's table).
+
+    Building it takes ~0.1 s, which the daemon and each of its parser workers paid at
+    every start; it is kept in the user's cache directory, under a name made from this
+    module's source and Python's Unicode version, and checked by its digest when read.
+    """
+    path = _fold_table_path()
+    with contextlib.suppress(OSError, UnicodeError, ValueError):
+        return _read_table(path)
+    table = "".join(fold_char(chr(code)) for code in range(0x10000))
+    with contextlib.suppress(OSError):
+        _write_table(path, table)
+    return table
+
+
+def _fold_table_path() -> Path:
+    made_from = Path(__file__).read_bytes() + unicodedata.unidata_version.encode()
+    key = hashlib.sha256(made_from).hexdigest()[:16]
+    cache_root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_root) / "ingest" / f"fold-table-{key}.bin"
+
+
+def _read_table(path: Path) -> str:
+    data = path.read_bytes()
+    table, digest = data[:-32], data[-32:]
+    if hashlib.sha256(table).digest() != digest:
+        raise ValueError(f"{path} is damaged")
+    text = table.decode("utf-8")
+    if len(text) != 0x10000:
+        raise ValueError(f"{path} is not a fold table")
+    return text
+
+
+def _write_table(path: Path, table: str) -> None:
+    data = table.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_bytes(data + hashlib.sha256(data).digest())
+    os.replace(partial, path)  # atomic: a reader sees the old file or the whole new one
 
 
 _CODECS = ("ascii", "cp1252", "cp1256")
