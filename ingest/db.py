@@ -222,6 +222,7 @@ class _Write:
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    light: bool = False
 
 
 class Database:
@@ -250,12 +251,17 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, self.engine, *args, **kwargs))
 
-    async def write(self, fn: Callable[..., T], /, *args: Any) -> T:
-        """`fn(conn, *args)` inside the next group commit; its value once committed."""
+    async def write(self, fn: Callable[..., T], /, *args: Any, light: bool = False) -> T:
+        """`fn(conn, *args)` inside the next group commit; its value once committed.
+
+        `light`: a write of a few rows that is not expected to fail (a 304's feed state
+        and log line). Light writes queued together share one SAVEPOINT, and are
+        retried one by one if it fails; a cycle is mostly such writes.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
-            self._writes.append(_Write(fn, args, future, loop))
+            self._writes.append(_Write(fn, args, future, loop, light))
             if not self._flush_queued:
                 self._flush_queued = True
                 self._executor.submit(self._flush)
@@ -271,8 +277,11 @@ class Database:
         outcomes: list[tuple[_Write, Any, BaseException | None]] = []
         try:
             with self.engine.begin() as conn:
+                light = [write for write in batch if write.light]
+                outcomes.extend(_light_writes(conn, light))
                 for write in batch:
-                    outcomes.append(_write_in_savepoint(conn, write))
+                    if not write.light:
+                        outcomes.append(_write_in_savepoint(conn, write))
         except Exception as exc:  # the commit, or the database itself: every write failed
             outcomes = [(write, None, exc) for write in batch]
         for write, value, error in outcomes:
@@ -293,6 +302,21 @@ def _write_in_savepoint(
         if database_unavailable(exc):
             raise  # nothing after it can be written either
         return write, None, exc
+
+
+def _light_writes(
+    conn: Connection, writes: list[_Write]
+) -> list[tuple[_Write, Any, BaseException | None]]:
+    """The light writes in one SAVEPOINT; one SAVEPOINT each if any of them fails."""
+    if len(writes) < 2:
+        return [_write_in_savepoint(conn, write) for write in writes]
+    try:
+        with conn.begin_nested():
+            return [(write, write.fn(conn, *write.args), None) for write in writes]
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise
+    return [_write_in_savepoint(conn, write) for write in writes]
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:

@@ -186,7 +186,14 @@ async def _record(
             pending.extend(ctx.pages.mark_pending(conn, feed.id, articles))
 
     written = await ctx.db.write(
-        write_poll, feed.id, outcome.update, event, plan, started, write_flags
+        write_poll,
+        feed.id,
+        outcome.update,
+        event,
+        plan,
+        started,
+        write_flags,
+        light=plan is None or not (plan.inserts or plan.updates),
     )
     if pending and ctx.pages is not None:
         ctx.pages.offer(pending)

@@ -3,16 +3,20 @@ transaction per poll."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, event, func, insert, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
 
 from ingest.db import (
     HEAD_REVISION,
+    Database,
     check_schema,
     create_db_engine,
     current_revision,
@@ -308,3 +312,50 @@ def test_sqlite_bulk_insert_stores_what_sqlalchemy_stores(tmp_path: Path) -> Non
     fast, reference = rows[: len(entries)], rows[len(entries) :]
     assert [r[:guid] + r[guid + 1 :] for r in fast] == [r[:guid] + r[guid + 1 :] for r in reference]
     engine.dispose()
+
+
+def test_group_commit_light_writes_share_a_savepoint_a_failure_costs_only_itself(
+    tmp_path: Path,
+) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'writes.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER UNIQUE)"))
+    database = Database(engine)
+
+    def put(conn: Connection, x: int) -> int:
+        conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": x})
+        return x
+
+    async def run() -> list[object]:
+        # Hold the database thread so that every write below lands in one batch.
+        busy = asyncio.ensure_future(database.run(lambda _engine: time.sleep(0.3)))
+        await asyncio.sleep(0.05)
+        light = [database.write(put, x, light=True) for x in (1, 2, 2, 3)]
+        heavy = [database.write(put, 4), database.write(put, 1)]
+        results = await asyncio.gather(*light, *heavy, return_exceptions=True)
+        await busy
+        return results
+
+    results = asyncio.run(run())
+    assert results[:2] == [1, 2] and results[3:5] == [3, 4]
+    assert isinstance(results[2], IntegrityError) and isinstance(results[5], IntegrityError)
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT x FROM t")).scalars()) == [1, 2, 3, 4]
+
+    savepoints: list[str] = []
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_: savepoints.append(sql) if sql.startswith("SAVEPOINT") else None,
+    )
+
+    async def run_light() -> list[int]:
+        busy = asyncio.ensure_future(database.run(lambda _engine: time.sleep(0.3)))
+        await asyncio.sleep(0.05)
+        done = await asyncio.gather(*(database.write(put, x, light=True) for x in (5, 6, 7)))
+        await busy
+        return done
+
+    assert asyncio.run(run_light()) == [5, 6, 7]
+    assert len(savepoints) == 1  # three polls' worth of light writes, one SAVEPOINT
+    database.close()
