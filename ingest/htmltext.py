@@ -118,7 +118,9 @@ def text_to_html(text: str) -> str:
 
 def one_line(text: str, limit: int = TITLE_MAX) -> str:
     """A title or name: all whitespace collapsed to single spaces, capped at `limit`."""
-    return storable(_ANY_SPACE.sub(" ", text[: limit * 4]).strip()[:limit].rstrip())
+    # str.split() and re's \s agree on what is whitespace, so this is
+    # _ANY_SPACE.sub(" ", ...).strip(), at a third of the cost.
+    return storable(" ".join(text[: limit * 4].split())[:limit].rstrip())
 
 
 def html_title(html: str, limit: int = TITLE_MAX) -> str:
@@ -131,7 +133,19 @@ def capped(text: str, limit: int = TEXT_MAX) -> str:
 
 
 def storable(text: str) -> str:
+    # Quick answers first: ASCII holds no surrogate, and only a lone surrogate fails to
+    # encode as UTF-8 (both several times faster than the regex search on long text).
+    if "\x00" not in text and (text.isascii() or _encodable(text)):
+        return text
     return _UNSTORABLE.sub(_replacement, text) if _UNSTORABLE.search(text) else text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _replacement(match: re.Match[str]) -> str:
