@@ -19,7 +19,7 @@ from html import unescape
 from itertools import compress
 
 from feedparser.sanitizer import _HTMLSanitizer, _sanitize_html
-from feedparser.urls import RelativeURIResolver
+from feedparser.urls import RelativeURIResolver, resolve_relative_uris
 
 from ingest.htmltext import capped, html_to_text, storable
 from ingest.parse_fast_fields import joined
@@ -46,7 +46,9 @@ def html_fields(value: str, base: str) -> tuple[str, str]:
         return "", ""
     kept = _keep_as_written(value, _TAG.split(value), base)
     if kept is None:
-        safe = _sanitize_html(value, "utf-8", "text/html")
+        # As feedparser does: links made absolute, then the markup sanitized.
+        absolute = resolve_relative_uris(value, base, "utf-8", "text/html")
+        safe = _sanitize_html(absolute, "utf-8", "text/html")
         text = fast_html_to_text(safe)
     else:
         safe, tags = kept

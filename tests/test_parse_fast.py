@@ -303,3 +303,15 @@ def test_one_line_and_storable_are_their_regexes(text: str) -> None:
     expected = _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
     assert storable(text) == expected
     assert one_line(text, 20) == storable(_ANY_SPACE.sub(" ", text[:80]).strip()[:20].rstrip())
+
+
+def test_html_that_needs_sanitizing_still_gets_absolute_links() -> None:
+    # Not on the allow-list (a script): feedparser's sanitizer rewrites it, after the
+    # links are made absolute as feedparser does (both parsers use html_fields).
+    html, text = html_fields(
+        '<p>Convoy <a href="/maps/1">map</a><script>steal()</script></p>',
+        "https://news.example/world/story",
+    )
+    assert "<script" not in html and "steal" not in html
+    assert 'href="https://news.example/maps/1"' in html
+    assert text == "Convoy map"
