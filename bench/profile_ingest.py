@@ -1,6 +1,9 @@
 """Profile one `ingest run --once --all` against the feed farm (cold, then steady).
 
-    .venv/bin/python -m bench.profile_ingest --feeds 1000 [--steady] [--profiler pyinstrument|none]
+    .venv/bin/python -m bench.profile_ingest --feeds 1000 [--steady] [--profiler ...]
+
+--profiler: pyinstrument (default), py-spy (every process), cprofile, split (CPU of the
+daemon's process against its parser workers), none.
 
 Writes the profile to bench/out/profile-*.txt; the timings are printed.
 """
@@ -21,12 +24,31 @@ from bench.feedfarm import Farm
 OUT = ROOT / "bench" / "out"
 
 
+# `--profiler split`: ingest's CLI in a process that reports, at exit, its own CPU time
+# and its children's (the parser workers). The guard matters: spawn runs this again.
+_SPLIT = """
+import atexit, resource, sys
+def report():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"daemon process cpu {own.ru_utime + own.ru_stime:.2f} s; "
+          f"parser workers cpu {workers.ru_utime + workers.ru_stime:.2f} s", file=sys.stderr)
+if __name__ == "__main__":
+    atexit.register(report)
+    sys.argv = ["ingest", *sys.argv[1:]]
+    from ingest.entry import main
+    main()
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--steady", action="store_true", help="profile the cycle after a round")
     parser.add_argument(
-        "--profiler", default="pyinstrument", choices=["pyinstrument", "py-spy", "cprofile", "none"]
+        "--profiler",
+        default="pyinstrument",
+        choices=["pyinstrument", "py-spy", "cprofile", "split", "none"],
     )
     parser.add_argument("--parser", default="auto")
     args = parser.parse_args()
@@ -52,6 +74,9 @@ def main() -> None:
                 "ingest",
                 *argv[1:],
             ]
+        if args.profiler == "split":
+            # The daemon's own process against its parser workers: which one is the limit.
+            argv = [sys.executable, "-c", _SPLIT, *argv[1:]]
         if args.profiler == "cprofile":
             report = OUT / f"profile-{'steady' if args.steady else 'cold'}.prof"
             argv = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "ingest", *argv[1:]]
