@@ -41,9 +41,8 @@ from ingest.htmltext import (
     text_to_html,
 )
 from ingest.parse_bytes import XML_ENCODING, refuse_dangerous_entities, repair_body, same_codec
-from ingest.parse_fast import MAX_HINT as _MAX_HINT
-from ingest.parse_fast import PERIODS as _PERIODS
 from ingest.parse_fast import parse_fast
+from ingest.parse_fast_fields import MAX_HINT, period_hint, positive_int
 from ingest.parse_fast_html import html_fields
 from ingest.parse_json import is_json, parse_json_feed
 from ingest.records import ParsedEntry, ParsedFeed
@@ -266,25 +265,11 @@ def _language(feed: Any) -> str | None:
 
 
 def _ttl_hint(feed: Any) -> int | None:
-    """Seconds: RSS <ttl> minutes, else the syndication module's period divided by how many
-    times per period the feed updates (hourly x 2 is every 30 minutes)."""
-    ttl = _positive_int(feed.get("ttl"))
+    """Seconds: RSS <ttl> minutes, else the syndication module's period and frequency."""
+    ttl = positive_int(feed.get("ttl"))
     if ttl:
-        return min(ttl * 60, _MAX_HINT)
-    period = _str(feed, "sy_updateperiod").strip().lower()
-    frequency = _positive_int(feed.get("sy_updatefrequency"))
-    if not period and not frequency:
-        return None
-    seconds = _PERIODS.get(period or "daily")
-    return max(1, seconds // (frequency or 1)) if seconds else None
-
-
-def _positive_int(value: object) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        return None
-    return min(number, _MAX_HINT) if number > 0 else None
+        return min(ttl * 60, MAX_HINT)
+    return period_hint(_str(feed, "sy_updateperiod"), feed.get("sy_updatefrequency"))
 
 
 def _warning(result: Any, body: bytes) -> str | None:

@@ -29,12 +29,12 @@ import re
 from lxml import etree
 
 from ingest.parse_fast_atom import ATOM, atom10
-from ingest.parse_fast_fields import MAX_HINT, PERIODS, NotFast
+from ingest.parse_fast_fields import NotFast
 from ingest.parse_fast_html import fast_html_to_text
 from ingest.parse_fast_rss import RDF, rss10, rss20
 from ingest.records import ParsedFeed
 
-__all__ = ["MAX_HINT", "PERIODS", "fast_html_to_text", "parse_fast"]
+__all__ = ["fast_html_to_text", "parse_fast"]
 
 _XML_PARSER = etree.XMLParser(
     resolve_entities=False,

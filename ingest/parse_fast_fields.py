@@ -32,6 +32,8 @@ __all__ = [
     "link_url",
     "one",
     "only",
+    "period_hint",
+    "positive_int",
     "rfc822_date",
     "text_of",
     "title_of",
@@ -241,20 +243,29 @@ def iso_date(value: str) -> datetime | None:
 
 
 def ttl_hint(ttl: str, channel: dict[str, Any]) -> int | None:
-    minutes = _positive_int(ttl) if ttl else None
+    minutes = positive_int(ttl)
     if minutes:
         return min(minutes * 60, MAX_HINT)
-    period = text_of(one(channel, f"{SY}updatePeriod")).strip().lower()
-    frequency = _positive_int(text_of(one(channel, f"{SY}updateFrequency")))
-    if not period and not frequency:
+    return period_hint(
+        text_of(one(channel, f"{SY}updatePeriod")), text_of(one(channel, f"{SY}updateFrequency"))
+    )
+
+
+def period_hint(period: str, frequency: object) -> int | None:
+    """Seconds from the syndication module: the period divided by how many times per
+    period the feed updates (hourly x 2 is every 30 minutes). Both parsers use it."""
+    period = period.strip().lower()
+    times = positive_int(frequency)
+    if not period and not times:
         return None
     seconds = PERIODS.get(period or "daily")
-    return max(1, seconds // (frequency or 1)) if seconds else None
+    return max(1, seconds // (times or 1)) if seconds else None
 
 
-def _positive_int(value: str) -> int | None:
+def positive_int(value: object) -> int | None:
+    """A publisher's positive number, capped at MAX_HINT; None for anything else."""
     try:
-        number = int(value.strip())
+        number = int(str(value).strip())
     except ValueError:
         return None
     return min(number, MAX_HINT) if number > 0 else None
