@@ -37,6 +37,7 @@ from ingest.match.normalize import (
     normalize,
     skeletonize,
 )
+from ingest.match.prefilter import prefilter_text, required_literal
 from ingest.match.sentences import Segments
 from ingest.match.variants import name_variants, term_variants
 
@@ -97,11 +98,12 @@ class Scanner:
 
     def __init__(self, phrases: Iterable[Phrase]) -> None:
         keys: dict[str, list[KeySpec]] = {}
-        self._regexes: list[tuple[re.Pattern[str], int, bool]] = []
+        self._regexes: list[tuple[re.Pattern[str], str | None, int, bool]] = []
         for phrase in phrases:
             if phrase.text.startswith(REGEX_PREFIX):
                 pattern = re.compile(phrase.text[len(REGEX_PREFIX) :], re.IGNORECASE)
-                self._regexes.append((pattern, phrase.target, phrase.exclude))
+                literal = required_literal(pattern)
+                self._regexes.append((pattern, literal, phrase.target, phrase.exclude))
                 continue
             for key, spec in _keys(phrase):
                 specs = keys.setdefault(key, [])
@@ -125,7 +127,10 @@ class Scanner:
             hits = list(self._automaton.iter(skeleton.text))
             if hits:
                 found.extend(self._check(text, skeleton.text, skeleton, hits, segments))
-        for pattern, target, exclude in self._regexes:
+        lowered = prefilter_text(text) if self._regexes else None
+        for pattern, literal, target, exclude in self._regexes:
+            if literal is not None and lowered is not None and literal not in lowered:
+                continue
             for match in pattern.finditer(text):
                 start, end = match.span()
                 if start < end and segments.within_one_sentence(start, end):
