@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from ingest.match import Hit, Matcher, MatchResult, article_fields, compile_matc
 from ingest.prepare import WatchlistText
 from ingest.settings import Settings
 from ingest.store import StoredArticle
-from ingest.watchlist import parse_watchlist_text, read_watchlist_text
+from ingest.watchlist import Watchlist, parse_watchlist_text, read_watchlist_text
 
 log = logging.getLogger("ingest.flagging")
 
@@ -84,9 +85,16 @@ def mention_rows(article_id: int, result: MatchResult, now: datetime) -> list[Me
 class WatchlistFlagger:
     """Writes the flags of freshly stored articles inside the poll's transaction."""
 
-    matcher: Matcher
+    watchlist: Watchlist
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_flags: Callable[[list[int]], None] | None = None
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        # Compiled on first use: the parser's workers match the feed entries, so the
+        # daemon needs its own only for pages and for entries matched with an older
+        # watchlist, and a large watchlist takes seconds to compile.
+        return compile_matcher(self.watchlist)
 
     def write_flags(self, conn: Any, stored: Sequence[StoredArticle]) -> int:
         now = self.clock()
@@ -94,7 +102,7 @@ class WatchlistFlagger:
         mentions: list[MentionRow] = []
         for article in stored:
             result = self.match_of(article)
-            flags.extend(flag_rows(article.id, result, self.matcher.version, now))
+            flags.extend(flag_rows(article.id, result, self.watchlist.version, now))
             mentions.extend(mention_rows(article.id, result, now))
         upsert_mentions(conn, mentions)
         new_ids = insert_flags(conn, flags)
@@ -105,7 +113,7 @@ class WatchlistFlagger:
     def match_of(self, article: StoredArticle) -> MatchResult:
         """The match made beside the parse when it used this watchlist, else match now."""
         draft = article.draft
-        if draft.match is not None and draft.matched_with == self.matcher.version:
+        if draft.match is not None and draft.matched_with == self.watchlist.version:
             return draft.match
         entry = draft.entry
         return self.matcher.match(
@@ -118,7 +126,7 @@ class WatchlistFlagger:
         now = self.clock()
         result = self.matcher.match(page_fields(title, page_text))
         upsert_mentions(conn, mention_rows(article_id, result, now))
-        rows = flag_rows(article_id, result, self.matcher.version, now, "page")
+        rows = flag_rows(article_id, result, self.watchlist.version, now, "page")
         new_ids = insert_flags(conn, rows)
         if new_ids and self.on_flags is not None:
             self.on_flags(new_ids)
@@ -165,7 +173,6 @@ class WatchlistFlaggers:
         try:
             text = read_watchlist_text(self.path)
             watchlist = parse_watchlist_text(text, file=str(self.path), path=self.path)
-            matcher = compile_matcher(watchlist)
         except ConfigError as exc:
             self.mtime = mtime  # do not re-report the same broken file every few seconds
             if strict:
@@ -173,9 +180,9 @@ class WatchlistFlaggers:
             log.error("watchlist rejected, keeping the last good one: %s", exc)
             return
         self.mtime = mtime
-        self.flagger = WatchlistFlagger(matcher, on_flags=self.on_flags)
-        self.text = WatchlistText(matcher.version, text)
-        log.info("watchlist loaded file=%s version=%s", self.path, matcher.version)
+        self.flagger = WatchlistFlagger(watchlist, on_flags=self.on_flags)
+        self.text = WatchlistText(watchlist.version, text)
+        log.info("watchlist loaded file=%s version=%s", self.path, watchlist.version)
 
 
 def _mtime(path: Path) -> float:

@@ -19,7 +19,6 @@ from ingest.db import Database
 from ingest.fetch import Fetcher, FetchLimits
 from ingest.flagging import WatchlistFlagger
 from ingest.fulltext import PageWorker
-from ingest.match import compile_matcher
 from ingest.pagestore import (
     PageJob,
     claim_page,
@@ -259,7 +258,7 @@ def test_ingest_fulltext_backfills_stored_articles(instance: Instance) -> None:
 
 
 def _matcher() -> WatchlistFlagger:
-    return WatchlistFlagger(compile_matcher(load_watchlist(REPO / "config" / "watchlist.toml")))
+    return WatchlistFlagger(load_watchlist(REPO / "config" / "watchlist.toml"))
 
 
 async def _poll_without_pages_worker(engine: Engine, feed_url: str, queue_size: int) -> PageWorker:

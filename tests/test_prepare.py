@@ -66,7 +66,7 @@ def test_a_watchlist_changed_since_the_parse_is_matched_again() -> None:
     newer = (
         TEXT + '\n[[keywords]]\nid = "talks"\nname = "Talks"\nterms = ["envoy"]\npriority = "low"\n'
     )
-    flagger = WatchlistFlagger(compile_matcher(parse_watchlist_text(newer)))
+    flagger = WatchlistFlagger(parse_watchlist_text(newer))
     plan = plan_articles(feed.entries, [], NOW, feed.matches, feed.matched_with)
     talks = StoredArticle(2, 1, True, plan.inserts[1])
     # The shipped result (old watchlist) has no "talks" flag; the flagger's own does.
