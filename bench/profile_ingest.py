@@ -51,6 +51,9 @@ def main() -> None:
         choices=["pyinstrument", "py-spy", "cprofile", "split", "none"],
     )
     parser.add_argument("--parser", default="auto")
+    parser.add_argument(
+        "--idle", action="store_true", help="py-spy: sample waiting threads too, not only CPU"
+    )
     args = parser.parse_args()
     home = OUT / "profile"
     shutil.rmtree(home, ignore_errors=True)
@@ -86,7 +89,7 @@ def main() -> None:
             argv = [
                 spy,
                 "record",
-                "--idle",
+                *(["--idle"] if args.idle else []),
                 "-r",
                 "200",
                 "-s",
