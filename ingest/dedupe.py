@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ingest.records import ParsedEntry, ParsedFeed
+from ingest.records import ParsedEntry, ParsedFeed, pickled_by_fields
 
 if TYPE_CHECKING:
     from ingest.match import MatchResult
@@ -84,6 +84,7 @@ def fingerprint(entry: ParsedEntry) -> str:
     )
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class EntryKeys:
     """An entry's identity and change keys, computed where it was parsed (ingest.prepare)."""

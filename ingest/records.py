@@ -8,11 +8,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from ingest.dedupe import EntryKeys
     from ingest.match import MatchResult
+
+
+_Record = TypeVar("_Record")
+
+
+def pickled_by_fields(cls: type[_Record]) -> type[_Record]:
+    """Pickle a slots dataclass as the arguments of its constructor.
+
+    A parsed feed crosses from a parser worker to the daemon as about 150 records. The
+    dataclasses default for slots (__getstate__/__setstate__ looping over `fields()` in
+    Python) cost twice as much on each side: 0.2 ms per feed of the daemon's own time.
+    """
+    names = [f.name for f in fields(cast(Any, cls))]
+    if any(not f.init for f in fields(cast(Any, cls))):
+        raise TypeError(f"{cls.__name__}: every field must be an __init__ argument")
+    values = attrgetter(*names)
+    single = len(names) == 1
+
+    def reduce(self: Any) -> tuple[Any, ...]:
+        return (cls, (values(self),) if single else values(self))
+
+    cls.__reduce__ = reduce  # type: ignore[method-assign,assignment]
+    return cls
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +74,7 @@ class FetchedFeed:
     cut: bool = False  # the body was cut at the caller's `cut_at` (article pages), not refused
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ParsedEntry:
     guid: str | None
@@ -64,6 +89,7 @@ class ParsedEntry:
     updated: datetime | None  # aware UTC
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
     title: str | None

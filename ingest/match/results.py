@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from ingest.records import pickled_by_fields
+
 Kind = Literal["entity", "keywords"]
 Priority = Literal["high", "medium", "low"]
 # Fields are matched as one text with a blank line between them, which is a
@@ -14,6 +16,7 @@ Priority = Literal["high", "medium", "low"]
 FIELD_GAP = "\n\n"
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Mention:
     """An alias or term found in a field: `fields[field][start:end] == text`."""
@@ -26,6 +29,7 @@ class Mention:
     text: str
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A flag to raise: a satisfied rule, or a mentioned entity/group whose priority is not off."""
@@ -39,6 +43,7 @@ class Hit:
     mentions: tuple[Mention, ...]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class MatchResult:
     mentions: tuple[Mention, ...]
