@@ -130,24 +130,25 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
             )
         ).all()
         known = {row.source_url: row for row in rows}
+        new_rows: list[dict[str, Any]] = []
         for url, feed in wanted.items():
             row = known.get(url)
             if row is None:
-                conn.execute(
-                    insert(Feed).values(
-                        source_url=url,
-                        url=url,
-                        title=feed.title,
-                        site_url=feed.site_url,
-                        category=feed.category,
-                        interval_override=feed.interval,
-                        allow_private=feed.allow_private,
-                        full_text=feed.full_text,
-                        active=True,
-                        next_poll_at=now,
-                        consecutive_errors=0,
-                        created_at=now,
-                    )
+                new_rows.append(
+                    {
+                        "source_url": url,
+                        "url": url,
+                        "title": feed.title,
+                        "site_url": feed.site_url,
+                        "category": feed.category,
+                        "interval_override": feed.interval,
+                        "allow_private": feed.allow_private,
+                        "full_text": feed.full_text,
+                        "active": True,
+                        "next_poll_at": now,
+                        "consecutive_errors": 0,
+                        "created_at": now,
+                    }
                 )
                 added.append(url)
                 continue
@@ -173,6 +174,8 @@ def sync_feeds(engine: Engine, declared: Sequence[DeclaredFeed], now: datetime) 
                 changes["title"] = feed.title
             if changes:
                 conn.execute(update(Feed).where(Feed.id == row.id).values(**changes))
+        if new_rows:  # one executemany: a first start with 10,000 feeds took seconds
+            conn.execute(insert(Feed), new_rows)
         for url, row in known.items():
             if url not in wanted and row.active:
                 conn.execute(
