@@ -48,7 +48,8 @@ def fulltext_command(
             engine, settings, parse_since(since), feed, retry_failed=retry_failed
         )
         engine.dispose()
-        flaggers = WatchlistFlaggers.load(settings)
+        # Flags found on old articles' pages are recorded as alerted: no burst of alerts.
+        flaggers = WatchlistFlaggers.load(settings, pre_alerted=True)
         outcomes: Counter[str] = Counter()
         flags = 0
         with Progress(

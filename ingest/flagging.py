@@ -88,6 +88,9 @@ class WatchlistFlagger:
     watchlist: Watchlist
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_flags: Callable[[list[int]], None] | None = None
+    # A backfill (`ingest fulltext`) records its flags as alerted, as `rematch` does: old
+    # articles must not come back as a burst of alerts.
+    pre_alerted: bool = False
 
     @cached_property
     def matcher(self) -> Matcher:
@@ -105,10 +108,7 @@ class WatchlistFlagger:
             flags.extend(flag_rows(article.id, result, self.watchlist.version, now))
             mentions.extend(mention_rows(article.id, result, now))
         upsert_mentions(conn, mentions)
-        new_ids = insert_flags(conn, flags)
-        if new_ids and self.on_flags is not None:
-            self.on_flags(new_ids)
-        return len(new_ids)
+        return len(self._inserted(conn, flags, now))
 
     def match_of(self, article: StoredArticle) -> MatchResult:
         """The match made beside the parse when it used this watchlist, else match now."""
@@ -127,10 +127,15 @@ class WatchlistFlagger:
         result = self.matcher.match(page_fields(title, page_text))
         upsert_mentions(conn, mention_rows(article_id, result, now))
         rows = flag_rows(article_id, result, self.watchlist.version, now, "page")
+        return len(self._inserted(conn, rows, now))
+
+    def _inserted(self, conn: Any, rows: list[FlagRow], now: datetime) -> list[int]:
         new_ids = insert_flags(conn, rows)
+        if new_ids and self.pre_alerted:
+            mark_flags_alerted(conn, new_ids, now)
         if new_ids and self.on_flags is not None:
             self.on_flags(new_ids)
-        return len(new_ids)
+        return new_ids
 
 
 @dataclass
@@ -142,11 +147,12 @@ class WatchlistFlaggers:
     text: WatchlistText | None = None
     mtime: float = -1.0
     on_flags: Callable[[list[int]], None] | None = None
+    pre_alerted: bool = False  # see WatchlistFlagger
 
     @classmethod
-    def load(cls, settings: Settings) -> WatchlistFlaggers:
+    def load(cls, settings: Settings, *, pre_alerted: bool = False) -> WatchlistFlaggers:
         """At start an invalid watchlist is fatal (exit 2); a missing one means no flags."""
-        holder = cls(settings.watchlist_file)
+        holder = cls(settings.watchlist_file, pre_alerted=pre_alerted)
         if holder.path.exists():
             holder._compile(strict=True)
         else:
@@ -180,7 +186,9 @@ class WatchlistFlaggers:
             log.error("watchlist rejected, keeping the last good one: %s", exc)
             return
         self.mtime = mtime
-        self.flagger = WatchlistFlagger(watchlist, on_flags=self.on_flags)
+        self.flagger = WatchlistFlagger(
+            watchlist, on_flags=self.on_flags, pre_alerted=self.pre_alerted
+        )
         self.text = WatchlistText(watchlist.version, text)
         log.info("watchlist loaded file=%s version=%s", self.path, watchlist.version)
 

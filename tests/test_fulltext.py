@@ -250,6 +250,9 @@ def test_ingest_fulltext_backfills_stored_articles(instance: Instance) -> None:
     result = instance.cli("fulltext", "--feed", server.url("/late.xml"), "--since", "2020-01-01")
     assert "1 pages pending: 1 fetched, 2 new flags" in result.output
     assert {f.source for f in flags_of(instance)} == {"page"}
+    # A backfill of old articles must not come back as a burst of alerts (as rematch).
+    alerted = query(db(instance), "SELECT alerted_at FROM flags")
+    assert len(alerted) == 2 and all(row.alerted_at is not None for row in alerted)
     result = instance.cli("fulltext")
     assert "0 pages pending" in result.output and server.hits(en) == 1
 
