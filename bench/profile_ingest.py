@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.contenders import ROOT, Ingest
+from bench.contenders import ROOT, Ingest, TreeMemory
 from bench.feedfarm import Farm
 
 OUT = ROOT / "bench" / "out"
@@ -103,11 +103,17 @@ def main() -> None:
             ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(argv, check=True)
+        process = subprocess.Popen(argv)
+        # Not ru_maxrss: it keeps this harness's size at fork time (the whole farm).
+        sampler = TreeMemory(process.pid)
+        sampler.start()
+        if process.wait() != 0:
+            raise SystemExit(f"{argv[0]} exited with {process.returncode}")
         wall = time.perf_counter() - started
+        sampler.stop()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        rss = after.ru_maxrss / 1024  # the largest process of the tree, in MiB
+        rss = sampler.peak_kib / 1024  # the largest process of the tree, in MiB
         print(
             f"wall {wall:.2f} s; cpu {cpu:.2f} s; peak RSS {rss:.0f} MiB; "
             f"articles {ingest.articles()}"
