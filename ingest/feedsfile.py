@@ -8,6 +8,7 @@ are categories. Editing keeps comments and the rest of the file.
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -20,6 +21,10 @@ from ingest.settings import format_duration, parse_duration
 from ingest.store import DeclaredFeed
 
 FULL_TEXT_MODES = ("auto", "always", "never")
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0", "")
+
+log = logging.getLogger("ingest.feeds")
 _UNSAFE = re.compile(rb"<!(ENTITY|DOCTYPE)", re.IGNORECASE)
 
 
@@ -59,32 +64,64 @@ def read_feeds_file(path: Path) -> list[DeclaredFeed]:
                 line=line,
                 field="outline.fullText",
             )
-        feeds.setdefault(
-            url,
-            DeclaredFeed(
-                url=url,
-                title=outline.get("title") or outline.get("text") or None,
-                site_url=outline.get("htmlUrl") or None,
-                category=category,
-                interval=interval,
-                allow_private=(outline.get("allowPrivate") or "").lower() in {"1", "true", "yes"},
-                full_text=full_text,
-            ),
+        allow_private = _boolean(path, outline, "allowPrivate")
+        if url in feeds:
+            _warn_duplicate(path, url)
+            continue
+        feeds[url] = DeclaredFeed(
+            url=url,
+            title=outline.get("title") or outline.get("text") or None,
+            site_url=outline.get("htmlUrl") or None,
+            category=category,
+            interval=interval,
+            allow_private=allow_private,
+            full_text=full_text,
         )
     return list(feeds.values())
 
 
+def _boolean(path: Path, outline: ET.Element, name: str) -> bool:
+    raw = outline.get(name)
+    value = (raw or "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    # A typo must not quietly mean "false": for allowPrivate that is a feed that fails.
+    raise ConfigError(
+        f"{name} must be true or false, got {raw!r}",
+        file=str(path),
+        line=_line_of(path, f'{name}="{raw}"'),
+        field=f"outline.{name}",
+    )
+
+
+def _warn_duplicate(path: Path, url: str) -> None:
+    """The first outline of a URL is the feed; a later one (another category or interval,
+    often after an import) is ignored, and the user is told where."""
+    lines = _lines_of(path, f'"{url}"') or _lines_of(path, f"'{url}'")
+    log.warning(
+        "feeds file %s lists %s more than once (lines %s): the first is used",
+        path,
+        url,
+        ", ".join(map(str, lines)) or "?",
+    )
+
+
 def _line_of(path: Path, needle: str | None) -> int | None:
     """The first line of the file that holds this attribute value (for error messages)."""
+    lines = _lines_of(path, needle)
+    return lines[0] if lines else None
+
+
+def _lines_of(path: Path, needle: str | None) -> list[int]:
     if not needle:
-        return None
+        return []
     escaped = needle.replace("&", "&amp;")
-    for number, line in enumerate(
-        path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
-    ):
-        if needle in line or escaped in line:
-            return number
-    return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [
+        number
+        for number, line in enumerate(text.splitlines(), 1)
+        if needle in line or escaped in line
+    ]
 
 
 def _parse(path: Path) -> ET.Element:

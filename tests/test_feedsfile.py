@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,12 @@ def test_import_merges_another_readers_export(tmp_path: Path) -> None:
             "not a duration",
         ),
         ("<rss/>", 1, "not an OPML file"),
+        (
+            '<opml version="2.0"><body>\n<outline xmlUrl="https://a/x"/>\n'
+            '<outline xmlUrl="https://b/x" allowPrivate="maybe"/></body></opml>',
+            3,
+            "allowPrivate must be true or false",
+        ),
     ],
 )
 def test_errors_name_the_line(tmp_path: Path, body: str, line: int, words: str) -> None:
@@ -97,3 +104,30 @@ def test_entity_declarations_are_refused(tmp_path: Path) -> None:
     path.write_text('<!DOCTYPE x [<!ENTITY a "aaaa">]><opml><body/></opml>', encoding="utf-8")
     with pytest.raises(ConfigError, match="ENTITY"):
         read_feeds_file(path)
+
+
+def test_a_feed_listed_twice_is_polled_once_and_the_user_told_where(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "feeds.opml"
+    path.write_text(
+        '<opml version="2.0"><body>\n'
+        '<outline text="News"><outline xmlUrl="https://a.example/rss" interval="15m"/>\n'
+        '<outline xmlUrl="https://a.example/rss.xml"/></outline>\n'
+        '<outline text="Wires"><outline xmlUrl="https://a.example/rss" interval="1h"/>'
+        "</outline>\n</body></opml>",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING, logger="ingest.feeds"):
+        feeds = read_feeds_file(path)
+    assert [(f.url, f.category, f.interval) for f in feeds] == [
+        ("https://a.example/rss", "News", 900.0),
+        ("https://a.example/rss.xml", "News", None),
+    ]
+    assert "https://a.example/rss more than once (lines 2, 4): the first is used" in caplog.text
+
+
+def test_the_shipped_feeds_file_has_no_duplicates(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ingest.feeds"):
+        read_feeds_file(REPO / "config" / "feeds.opml")
+    assert caplog.text == ""
