@@ -296,7 +296,7 @@ def main() -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `python -m bench.run {' '.join(sys.argv[1:])}` (`make bench`). Machine: "
+        f"Written by `{' '.join(['python -m bench.run', *sys.argv[1:]])}` (`make bench`). Machine: "
         f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}; the feed farm shares the cores with the "
         "contenders. Every figure is the median of the runs shown; CPU is user+sys of the "
