@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.dedupe import plan_articles
-from ingest.flagging import WatchlistFlagger
+from ingest.flagging import WatchlistFlagger, WatchlistFlaggers
 from ingest.match import article_fields, compile_matcher
 from ingest.parse import ParserPool, parse_feed
-from ingest.prepare import WatchlistText, with_matches
+from ingest.prepare import MAX_SHIPPED_WATCHLIST, WatchlistText, with_matches
+from ingest.settings import Settings
 from ingest.store import StoredArticle
 from ingest.watchlist import parse_watchlist_text
 from tests.helpers import rss
@@ -72,3 +73,24 @@ def test_a_watchlist_changed_since_the_parse_is_matched_again() -> None:
     # The shipped result (old watchlist) has no "talks" flag; the flagger's own does.
     assert plan.inserts[1].match is not None and not plan.inserts[1].match.flags
     assert [hit.rule for hit in flagger.match_of(talks).flags] == ["talks"]
+
+
+def test_a_watchlist_too_large_to_ship_is_compiled_when_loaded(tmp_path: Path) -> None:
+    """Over MAX_SHIPPED_WATCHLIST the daemon matches every entry itself: it compiles at
+    load (or reload), not inside the first poll's write transaction."""
+    entities = "".join(
+        f'[[entities]]\nid = "base-{i}"\nname = "Forward Operating Base {i:05d}"\n'
+        f'aliases = ["FOB {i:05d} Alpha", "Camp {i:05d} Bravo"]\npriority = "low"\n\n'
+        for i in range(2500)
+    )
+    assert len(entities) > MAX_SHIPPED_WATCHLIST
+    path = tmp_path / "watchlist.toml"
+    path.write_text(entities, encoding="utf-8")
+    settings = Settings(watchlist_file=path)
+
+    flaggers = WatchlistFlaggers.load(settings)
+
+    flagger = flaggers.current()
+    assert flagger is not None and "matcher" in vars(flagger)  # compiled already
+    result = flagger.matcher.match({"title": "Rockets hit Camp 01234 Bravo overnight"})
+    assert [flag.rule for flag in result.flags] == ["base-1234"]
