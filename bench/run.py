@@ -10,7 +10,8 @@ restored from a snapshot, farm after one round of 10% churn). Each figure is the
 median of the runs. At 10,000 feeds and more the peers and `ingest --parser feedparser`
 run `--peer-large-runs` times (default 1: reader alone takes minutes there).
 Then matching alone (bench/bench_match.py), the digest build (bench/bench_digest.py, if
-present), and database bytes per stored article on SQLite and PostgreSQL.
+present), database bytes per stored article on SQLite and PostgreSQL, and a table of
+issue 7's speed, memory and suite-time targets, each met or not by this run's figures.
 Everything runs on 127.0.0.1 and stops by itself; scratch files go to bench/out/.
 """
 
@@ -153,7 +154,7 @@ def table(results: dict[str, dict[str, Measurement]]) -> list[str]:
     return [*lines, ""]
 
 
-def bench_rss(feeds: int, runs: int, lines: list[str]) -> None:
+def bench_rss(feeds: int, runs: int, lines: list[str]) -> Measurement:
     """The daemon's peak memory (largest process) on a cold cycle at `feeds` feeds."""
     work = OUT / f"rss-{feeds}"
     shutil.rmtree(work, ignore_errors=True)
@@ -165,15 +166,58 @@ def bench_rss(feeds: int, runs: int, lines: list[str]) -> None:
             contender.setup()
             found.append(contender.run())
             shutil.rmtree(contender.home, ignore_errors=True)
-    rss_line(feeds, median(found), runs, lines)
+    return rss_line(feeds, median(found), runs, lines)
 
 
-def rss_line(feeds: int, m: Measurement, runs: int, lines: list[str]) -> None:
+def rss_line(feeds: int, m: Measurement, runs: int, lines: list[str]) -> Measurement:
     lines += [
         f"Peak RSS of `ingest run --once --all`, cold, {feeds:,} feeds: **{m.rss_mb:.0f} MB** "
         f"(largest process; wall {m.wall:.1f} s, median of {runs}).",
         "",
     ]
+    return m
+
+
+# Issue 7's targets: (contender, phase, peer, at least this many times the peer's speed).
+SPEED_TARGETS = (
+    ("ingest", "cold", "reader", 8.0),
+    ("ingest", "cold", "naive", 5.0),
+    ("ingest-feedparser", "cold", "reader", 2.5),
+    ("ingest", "steady", "reader", 3.0),
+    ("ingest", "steady", "naive", 1.6),
+)
+RSS_LIMITS_MB = {5000: 150, 10000: 300}
+SUITE_LIMIT_S = 15 * 60
+
+
+def target_lines(
+    sized: dict[int, dict[str, dict[str, Measurement]]],
+    rss: dict[int, Measurement],
+    suite_seconds: float,
+) -> list[str]:
+    """Which targets this run met, from its own figures (matching and digest: above)."""
+    rows = ["| target | measured | met |", "| --- | --- | --- |"]
+    for name, phase, peer, factor in SPEED_TARGETS:
+        for feeds, results in sized.items():
+            ours, theirs = results.get(name, {}).get(phase), results.get(peer, {}).get(phase)
+            if ours and theirs:
+                ratio = theirs.wall / ours.wall
+                rows.append(
+                    f"| {name} {phase}, {feeds:,} feeds: >= {factor}x {peer} | {ratio:.2f}x "
+                    f"| {'yes' if ratio >= factor else '**no**'} |"
+                )
+    for feeds, m in rss.items():
+        if feeds in RSS_LIMITS_MB:
+            limit = RSS_LIMITS_MB[feeds]
+            rows.append(
+                f"| peak RSS, {feeds:,} feeds: <= {limit} MB | {m.rss_mb:.0f} MB "
+                f"| {'yes' if m.rss_mb <= limit else '**no**'} |"
+            )
+    rows.append(
+        f"| suite time <= {SUITE_LIMIT_S // 60} min | {suite_seconds / 60:.1f} min "
+        f"| {'yes' if suite_seconds <= SUITE_LIMIT_S else '**no**'} |"
+    )
+    return ["### Targets (issue 7)", "", *rows, ""]
 
 
 def bench_script(argv: list[str], title: str, lines: list[str]) -> None:
@@ -316,15 +360,16 @@ def main() -> None:
         "false` (page fetching is a feature the peers lack).",
         "",
     ]
-    sized = {}
+    sized: dict[int, dict[str, dict[str, Measurement]]] = {}
     for feeds in args.feeds:
         sized[feeds] = bench_size(feeds, args.runs, args.peer_large_runs, args.contenders, lines)
+    rss: dict[int, Measurement] = {}
     for feeds in args.rss_feeds:
         cold = sized.get(feeds, {}).get("ingest", {})
         if "cold" in cold:  # the cold runs above measured it already: minutes saved at 10,000
-            rss_line(feeds, cold["cold"], int(cold["cold_runs"].wall), lines)
+            rss[feeds] = rss_line(feeds, cold["cold"], int(cold["cold_runs"].wall), lines)
         else:
-            bench_rss(feeds, args.runs, lines)
+            rss[feeds] = bench_rss(feeds, args.runs, lines)
     if not args.skip_extras:
         bench_script(
             [PYTHON, "bench/bench_match.py", "--articles", "5000", "--runs", "3"],
@@ -334,7 +379,9 @@ def main() -> None:
         if (ROOT / "bench" / "bench_digest.py").exists():
             bench_script([PYTHON, "bench/bench_digest.py", "--runs", "3"], "Digest build", lines)
         bench_bytes(min(args.feeds), lines)
-    lines += [f"Suite time: {time.perf_counter() - started:.0f} s.", ""]
+    suite_seconds = time.perf_counter() - started
+    lines += target_lines(sized, rss, suite_seconds)
+    lines += [f"Suite time: {suite_seconds:.0f} s.", ""]
     args.output.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.output} in {time.perf_counter() - started:.0f} s")
 
