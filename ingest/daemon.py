@@ -69,8 +69,7 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         user_agent=http.user_agent,
         per_host_limit=settings.polling.per_host,
         allow_private_networks=http.allow_private_networks,
-        clients=http.clients,
-        connections_per_client=http.connections_per_client,
+        connections=http.connections,
     )
 
 

@@ -6,7 +6,6 @@ delivery and raises on failure, so the caller can retry or release what it claim
 
 from __future__ import annotations
 
-import asyncio
 import os
 import smtplib
 import ssl
@@ -19,14 +18,14 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from ingest.digest.jsonformat import utc
 from ingest.digest.model import Digest
 from ingest.digest.render import render
 
-WEBHOOK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-WEBHOOK_DEADLINE = 20.0  # httpx timeouts are per read: the whole POST gets this long
+# `total` is the whole POST's deadline; sock_read alone would let a trickle go on forever.
+WEBHOOK_TIMEOUT = aiohttp.ClientTimeout(total=20.0, connect=5.0, sock_read=10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +160,8 @@ def alert_payload(alerts: Sequence[Alert]) -> dict[str, Any]:
 
 async def post_webhook(url: str, payload: dict[str, Any]) -> None:
     """POST the JSON once; raises on a timeout, a refused connection or a non-2xx answer."""
-    async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT, follow_redirects=False) as client:
-        response = await asyncio.wait_for(client.post(url, json=payload), WEBHOOK_DEADLINE)
+    async with (
+        aiohttp.ClientSession(timeout=WEBHOOK_TIMEOUT) as session,
+        session.post(url, json=payload, allow_redirects=False) as response,
+    ):
         response.raise_for_status()

@@ -1,18 +1,18 @@
 """The fetch stage: one HTTP poll of a feed (or an article page), with every limit applied.
 
 HTTP statuses are results (`FetchedFeed`); transport failures raise `FetchError` with a
-short `kind`. What is enforced, and why it is done by hand rather than left to httpx:
+short `kind`. What is enforced, and why it is done by hand rather than left to the
+HTTP client (aiohttp, in `ingest.fetch_transport`):
 
-- a total deadline per request (httpx's timeouts are per read, so a body trickled a
-  byte a second would outlive any of them);
+- a total deadline per request (the client's timeouts are per read, so a body trickled
+  a byte a second would outlive any of them);
 - the body cap on decoded bytes, with raw reads inflated here in bounded pieces
-  (httpx inflates a whole read at once: a gzip bomb grows 1000× before any check);
+  (a client's own decoder inflates a whole read at once: a gzip bomb grows 1000× before
+  any check);
 - redirects followed one by one, so each hop's scheme, count and address are checked;
 - the private-network guard at connect time (`ingest.netguard`, wired in by
   `ingest.fetch_transport`);
-- requests spread over several small clients sharing one SSL context: one client with
-  many connections costs ~10× the CPU per request (httpcore rescans its pool on every
-  event).
+- one SSL context for every connection: loading the CA bundle costs tens of ms.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-import zlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,15 +27,17 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 
-import httpx
+import aiohttp
+import certifi
+from yarl import URL
 
 from ingest.errors import FetchError
 from ingest.fetch_transport import (
-    LOCATION,
     REDIRECT_STATUSES,
+    check_literal,
     describe_failure,
     discard,
-    open_client,
+    open_session,
 )
 from ingest.inflate import ACCEPT_ENCODING, DecodeError, decode, decoder_chain
 from ingest.netguard import NetworkPolicy
@@ -62,8 +63,7 @@ class FetchLimits:
     )
     per_host_limit: int = 4  # concurrent requests per host
     allow_private_networks: bool = False
-    clients: int = 16
-    connections_per_client: int = 4
+    connections: int = 64  # open at once, over all hosts
 
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
@@ -101,9 +101,9 @@ def parse_max_age(cache_control: str | None) -> int | None:
 
 @dataclass(slots=True)
 class _Lane:
-    """One small client and a gate sized to its pool, so no request waits inside httpx."""
+    """One policy's session and a gate sized to its pool, so no request waits inside it."""
 
-    client: httpx.AsyncClient
+    session: aiohttp.ClientSession
     gate: asyncio.Semaphore
 
 
@@ -118,14 +118,14 @@ class _Hop:
     """What one response of a redirect chain says."""
 
     status: int
-    location: httpx.URL | None = None
+    location: URL | None = None
     result: FetchedFeed | None = None
 
 
 @dataclass(slots=True)
 class _Chain:
     url: str  # as requested
-    current: httpx.URL
+    current: URL
     policy: NetworkPolicy
     headers: Mapping[str, str]
     seen: set[str] = field(default_factory=set)
@@ -143,13 +143,13 @@ class Fetcher:
     ) -> None:
         self.limits = limits if limits is not None else FetchLimits()
         self._ssl_context = ssl_context
-        self._lanes: dict[tuple[NetworkPolicy, int], _Lane] = {}
+        self._lanes: dict[NetworkPolicy, _Lane] = {}
         self._hosts: dict[str, _HostGate] = {}
 
     async def __aenter__(self) -> Fetcher:
         if self._ssl_context is None:
-            # Loading the CA bundle costs tens of ms: once, shared by every client.
-            self._ssl_context = httpx.create_ssl_context()
+            # Loading the CA bundle costs tens of ms: once, shared by every connection.
+            self._ssl_context = ssl.create_default_context(cafile=certifi.where())
         return self
 
     async def __aexit__(
@@ -160,7 +160,7 @@ class Fetcher:
     ) -> None:
         lanes, self._lanes = list(self._lanes.values()), {}
         for lane in lanes:
-            await lane.client.aclose()
+            await lane.session.close()
 
     async def fetch(self, req: FeedRequest, *, conditional: bool = True) -> FetchedFeed:
         """GET a feed; with `conditional`, send its validators so an unchanged feed costs a 304."""
@@ -218,13 +218,14 @@ class Fetcher:
         chain.seen.add(str(chain.current))
         async with asyncio.timeout(None) as deadline:
             for _ in range(self.limits.max_redirects + 1):
-                async with self._turn(chain.policy, chain.current.host) as client:
+                host = chain.current.raw_host or ""
+                async with self._turn(chain.policy, host) as session:
                     if not chain.started:
                         # The clock starts once a connection slot is ours: time spent
                         # queueing behind other feeds of the same host is not this feed's.
                         chain.started = time.monotonic()
                         deadline.reschedule(loop.time() + self.limits.total_timeout)
-                    hop = await self._request(client, chain)
+                    hop = await self._request(session, chain)
                 if hop.result is not None:
                     return hop.result
                 assert hop.location is not None
@@ -237,28 +238,33 @@ class Fetcher:
                 chain.redirects += 1
         raise FetchError(chain.url, "redirects", f"more than {self.limits.max_redirects} redirects")
 
-    async def _request(self, client: httpx.AsyncClient, chain: _Chain) -> _Hop:
-        request = client.build_request("GET", chain.current, headers=chain.headers)
-        response = await client.send(request, stream=True)
+    async def _request(self, session: aiohttp.ClientSession, chain: _Chain) -> _Hop:
+        check_literal(chain.current.raw_host or "", chain.policy)
+        response = await session.get(chain.current, headers=chain.headers, allow_redirects=False)
+        complete = False
         try:
-            status = response.status_code
-            location = response.extensions.get(LOCATION)
+            status = response.status
+            location = response.headers.get("location")
             if status in REDIRECT_STATUSES and location:
-                await discard(response)
+                complete = await discard(response)
                 return _Hop(status, location=_http_url(chain.url, location, base=chain.current))
             cut = False
             if 200 <= status < 300:
                 body, cut = await self._read_body(chain.url, response, chain.cut_at)
+                complete = not cut
             else:
                 body = b""
-                await discard(response)
+                complete = await discard(response)
             return _Hop(status, result=self._result(chain, response, body, cut))
         finally:
-            # A body left unread (a bomb, a huge error page) closes the connection.
-            await response.aclose()
+            if complete:
+                response.release()
+            else:
+                # A body left unread (a bomb, a huge error page) closes the connection.
+                response.close()
 
     async def _read_body(
-        self, url: str, response: httpx.Response, cut_at: int | None = None
+        self, url: str, response: aiohttp.ClientResponse, cut_at: int | None = None
     ) -> tuple[bytes, bool]:
         """The decoded body, and whether it was cut at `cut_at` (else over the cap raises)."""
         cap = self.limits.max_body_bytes
@@ -271,7 +277,7 @@ class Fetcher:
         received = 0
         try:
             decoders = decoder_chain(response.headers.get("content-encoding"))
-            async for chunk in response.aiter_raw():
+            async for chunk in response.content.iter_any():
                 received += len(chunk)
                 if received > cap and cut_at is None:
                     raise _too_large(url, cap, f"over {received} bytes on the wire")
@@ -294,7 +300,7 @@ class Fetcher:
         return bytes(body), False
 
     def _result(
-        self, chain: _Chain, response: httpx.Response, body: bytes, cut: bool = False
+        self, chain: _Chain, response: aiohttp.ClientResponse, body: bytes, cut: bool = False
     ) -> FetchedFeed:
         headers = response.headers
         final_url = str(chain.current)
@@ -302,7 +308,7 @@ class Fetcher:
         return FetchedFeed(
             url=chain.url,
             final_url=final_url,
-            status=response.status_code,
+            status=response.status,
             permanent_url=final_url if moved else None,
             etag=headers.get("etag"),
             last_modified=headers.get("last-modified"),
@@ -315,69 +321,51 @@ class Fetcher:
         )
 
     @asynccontextmanager
-    async def _turn(self, policy: NetworkPolicy, host: str) -> AsyncIterator[httpx.AsyncClient]:
-        """Wait for this host's politeness slot, then for a connection of its client."""
+    async def _turn(self, policy: NetworkPolicy, host: str) -> AsyncIterator[aiohttp.ClientSession]:
+        """Wait for this host's politeness slot, then for a connection of the policy's pool."""
         host_gate = self._hosts.get(host)
         if host_gate is None:
             host_gate = self._hosts[host] = _HostGate(asyncio.Semaphore(self.limits.per_host_limit))
         host_gate.users += 1
         try:
             async with host_gate.gate:
-                lane = self._lane(policy, host)
+                lane = self._lane(policy)
                 async with lane.gate:
-                    yield lane.client
+                    yield lane.session
         finally:
             host_gate.users -= 1
             if not host_gate.users:
                 del self._hosts[host]
 
-    def _lane(self, policy: NetworkPolicy, host: str) -> _Lane:
-        """The client for a request to `host`: its hash's client, or the next one with room.
-
-        A host keeps landing on the same client or two, so keep-alive connections are
-        reused; a host allowed more concurrent requests than one client has connections
-        (a loopback feed farm) spills over to the next clients instead of queueing.
-        """
-        count = max(1, self.limits.clients)
-        start = zlib.crc32(host.encode()) % count
-        for step in range(count):
-            key = (policy, (start + step) % count)
-            lane = self._lanes.get(key)
-            if lane is None:
-                lane = self._lanes[key] = self._new_lane(policy)
-            if not lane.gate.locked():
-                return lane
-        return self._lanes[(policy, start)]
-
-    def _new_lane(self, policy: NetworkPolicy) -> _Lane:
-        limits = self.limits
-        size = max(1, limits.connections_per_client)
-        assert self._ssl_context is not None, "use Fetcher as an async context manager"
-        client = open_client(
-            policy,
-            ssl_context=self._ssl_context,
-            connections=size,
-            timeout=httpx.Timeout(
-                connect=limits.connect_timeout,
-                read=limits.read_timeout,
-                write=limits.read_timeout,
-                pool=limits.total_timeout,
-            ),
-            headers={"User-Agent": limits.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
-        )
-        return _Lane(client, asyncio.Semaphore(size))
+    def _lane(self, policy: NetworkPolicy) -> _Lane:
+        lane = self._lanes.get(policy)
+        if lane is None:
+            limits = self.limits
+            size = max(1, limits.connections)
+            assert self._ssl_context is not None, "use Fetcher as an async context manager"
+            session = open_session(
+                policy,
+                ssl_context=self._ssl_context,
+                connections=size,
+                connect_timeout=limits.connect_timeout,
+                read_timeout=limits.read_timeout,
+                headers={"User-Agent": limits.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+            )
+            lane = self._lanes[policy] = _Lane(session, asyncio.Semaphore(size))
+        return lane
 
 
-def _http_url(feed_url: str, location: str, base: httpx.URL | None = None) -> httpx.URL:
+def _http_url(feed_url: str, location: str, base: URL | None = None) -> URL:
     """An absolute http(s) URL, resolved against `base` (a redirect's Location)."""
     try:
-        url = base.join(location) if base is not None else httpx.URL(location)
-    except httpx.InvalidURL as exc:
+        url = base.join(URL(location)) if base is not None else URL(location)
+        url.raw_host  # noqa: B018 -- yarl parses the host lazily; a bad one raises here
+    except (ValueError, TypeError, UnicodeError) as exc:
         raise FetchError(feed_url, "scheme", f"invalid URL {location!r}: {exc}") from exc
     if url.scheme not in ("http", "https"):
         where = "redirect to" if base is not None else "URL"
         raise FetchError(feed_url, "scheme", f"refused {where} {location!r}: not http or https")
-    if not url.host:
+    if not url.raw_host:
         raise FetchError(feed_url, "scheme", f"URL without a host: {location!r}")
     return url
 

@@ -4,9 +4,9 @@ A feed URL (or a redirect) naming an internal address is how a hostile feed turn
 daemon into a probe of the operator's network or of the cloud metadata service. Checking
 the URL's host is not enough: a public name can resolve to 127.0.0.1, and DNS can answer
 differently between a check and the connect. So the check runs inside the connect: the
-backend resolves the name itself, refuses if any address is internal, and connects to an
-address it checked. TLS still uses the URL's host name (httpcore passes the origin host
-to `start_tls`), so SNI and certificate verification are unaffected.
+fetch stage's resolver (`ingest.fetch_transport.GuardedResolver`) resolves the name,
+refuses if any address is internal, and the connection goes to an address it checked.
+TLS still uses the URL's host name, so SNI and certificate verification are unaffected.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ import asyncio
 import enum
 import ipaddress
 import socket
-from collections.abc import Iterable
-from typing import Any
-
-import httpcore
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -82,6 +78,13 @@ class BlockedAddressError(Exception):
         super().__init__(f"refused to connect to {shown}: {kind} address")
 
 
+class ResolveError(OSError):
+    """A name did not resolve (an OSError, as the HTTP client expects of a resolver)."""
+
+    def __init__(self, message: str, errno: int = 0) -> None:
+        super().__init__(errno, message)
+
+
 async def resolve(host: str, port: int) -> list[str]:
     """Every address `host` resolves to, in the resolver's order (no duplicates)."""
     try:
@@ -92,62 +95,11 @@ async def resolve(host: str, port: int) -> list[str]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        raise ResolveError(f"cannot resolve {host}: {exc}", getattr(exc, "errno", 0) or 0) from exc
     addresses: list[str] = []
     for family, *_, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6) and sockaddr[0] not in addresses:
             addresses.append(str(sockaddr[0]))
     if not addresses:
-        raise httpcore.ConnectError(f"cannot resolve {host}: no IPv4 or IPv6 address")
+        raise ResolveError(f"cannot resolve {host}: no IPv4 or IPv6 address")
     return addresses
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that connects only to addresses `policy` allows."""
-
-    def __init__(
-        self, policy: NetworkPolicy, inner: httpcore.AsyncNetworkBackend | None = None
-    ) -> None:
-        self.policy = policy
-        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await resolve(host, port)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"resolving {host} took over {timeout}s") from exc
-        # All of them, not only the one we pick: a name that mixes public and internal
-        # addresses is a rebinding attempt, not a feed.
-        for address in addresses:
-            kind = refusal(ipaddress.ip_address(address), self.policy)
-            if kind is not None:
-                raise BlockedAddressError(host, address, kind)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used by the fetch stage")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)

@@ -106,8 +106,7 @@ class HttpSettings(_Section):
     max_redirects: int = Field(5, ge=0, le=30)
     user_agent: str = "ingest/0.1 (media-monitoring feed reader; +https://pypi.org/project/ingest/)"
     allow_private_networks: bool = False
-    clients: int = Field(16, ge=1, le=256)
-    connections_per_client: int = Field(4, ge=1, le=64)
+    connections: int = Field(64, ge=1, le=4096, description="open at once, over all hosts")
 
 
 class ParseSettings(_Section):
