@@ -29,7 +29,8 @@ def exit_without_teardown(code: object) -> None:
     0.3-0.5 s, a tenth of a steady cycle at 1,000 feeds. The exit handlers still run
     (logging's flush, multiprocessing's joins, finalizers); only the freeing is skipped.
     Returns, for the normal exit, while any other thread is still running (it would be
-    waited for) or when a stream cannot be flushed (the error must be reported).
+    waited for), under a profiler or debugger, or when a stream cannot be flushed (the
+    error must be reported).
     """
     import atexit
     import contextlib
@@ -39,6 +40,8 @@ def exit_without_teardown(code: object) -> None:
 
     if threading.active_count() > 1:
         return
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return  # a profiler, debugger or coverage tool writes its report at the real exit
     status = code if isinstance(code, int) else 0 if code is None else 1
     if not isinstance(code, int | None):
         print(code, file=sys.stderr)  # what SystemExit("message") would print
