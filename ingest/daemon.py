@@ -40,6 +40,7 @@ from ingest.fulltext import page_worker
 from ingest.parse import ParserPool
 from ingest.poll import Flagger, PollContext, PollReport, poll_feed
 from ingest.prepare import WatchlistText
+from ingest.runtime import settle_more
 from ingest.settings import Settings
 from ingest.store import (
     FeedState,
@@ -143,6 +144,7 @@ class Daemon:
         try:
             # The workers start (and import) while this process opens its database.
             parser.start()
+            settle_more()
             code = await self._run_with(parser, once=once, everything=everything)
         finally:
             parser.close()

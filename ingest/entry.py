@@ -12,7 +12,9 @@ from __future__ import annotations
 
 def main() -> None:
     from ingest.cli import main as cli_main
+    from ingest.runtime import settle_heap
 
+    settle_heap()
     try:
         cli_main()
     except SystemExit as done:

@@ -46,6 +46,7 @@ from ingest.parse_fast_fields import MAX_HINT, period_hint, positive_int
 from ingest.parse_fast_html import html_fields
 from ingest.parse_json import is_json, parse_json_feed
 from ingest.records import ParsedEntry, ParsedFeed
+from ingest.runtime import settle_heap
 
 if TYPE_CHECKING:
     from ingest.prepare import WatchlistText
@@ -349,7 +350,9 @@ class ParserPool:
     def _new_executor(self) -> ProcessPoolExecutor | None:
         if self.workers == 0:
             return None
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+        )
 
     def start(self) -> None:
         """Spawn the workers now, each importing the parser and the matcher, instead of on
@@ -399,8 +402,14 @@ class ParserPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _warm_worker() -> None:
+def _init_worker() -> None:
     import ingest.prepare  # noqa: F401  (the matcher's tables are built on import)
+
+    settle_heap()
+
+
+def _warm_worker() -> None:
+    """Nothing: submitting it makes the pool spawn a worker (which runs `_init_worker`)."""
 
 
 # An error crosses the process boundary as (kind, message, alternate): exception objects
