@@ -28,13 +28,13 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 import aiohttp
-import certifi
 from yarl import URL
 
 from ingest.errors import FetchError
 from ingest.fetch_transport import (
     REDIRECT_STATUSES,
     check_literal,
+    default_ssl_context,
     describe_failure,
     discard,
     open_session,
@@ -149,7 +149,7 @@ class Fetcher:
     async def __aenter__(self) -> Fetcher:
         if self._ssl_context is None:
             # Loading the CA bundle costs tens of ms: once, shared by every connection.
-            self._ssl_context = ssl.create_default_context(cafile=certifi.where())
+            self._ssl_context = default_ssl_context()
         return self
 
     async def __aexit__(

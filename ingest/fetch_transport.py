@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import ssl
 from collections.abc import Mapping
 
 import aiohttp
+import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ingest.errors import FetchError
@@ -78,6 +80,14 @@ def check_literal(host: str, policy: NetworkPolicy) -> None:
     kind = refusal(ip, policy)
     if kind is not None:
         raise BlockedAddressError(host, str(ip), kind)
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """Certificates checked against certifi's CA bundle, the same on every machine, unless
+    the operator names their own with SSL_CERT_FILE or SSL_CERT_DIR (a company's CA)."""
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context()  # OpenSSL reads both variables
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def open_session(

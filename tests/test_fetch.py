@@ -566,6 +566,21 @@ def test_tls_verifies_the_url_host_although_the_guard_connects_to_an_ip(
         assert caught.value.kind == "tls"
 
 
+def test_ssl_cert_file_names_the_operators_own_ca(
+    localhost_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = localhost_cert
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    with FeedServer(ssl_context=server_context) as server:
+        server.add("/a.xml", FEED)
+        url = f"https://localhost:{server.port}/a.xml"
+        # certifi's bundle does not know this CA: refused, until the operator names it.
+        assert fetch_error(url, SHORT, allow_private=True).kind == "tls"
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert fetch(url, SHORT, allow_private=True).status == 200
+
+
 # -- concurrency ------------------------------------------------------------------------------
 
 
