@@ -208,6 +208,21 @@ def test_edit_updates_in_place_keeping_first_seen(engine: Engine) -> None:
         assert conn.execute(select(Article.version)).scalar_one() == 2
 
 
+def test_a_feed_with_more_keys_than_one_statement_takes_finds_them_all(engine: Engine) -> None:
+    # 450 entries: past the 400 values one lookup statement carries, in each of three keys.
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    entries = [entry(n) for n in range(450)]
+    plan = plan_articles(entries, [], NOW)
+    save_poll(engine, feed.id, update_after(NOW), FetchEvent(NOW, 5, 200, "stored"), plan, NOW)
+    known = load_article_keys(engine, feed.id, *lookup_keys(entries))
+    assert len(known) == 450
+    guids, _links, _contents = lookup_keys(entries[:3])
+    assert len(load_article_keys(engine, feed.id, guids, set(), set())) == 3
+    again = plan_articles(entries, known, NOW + timedelta(hours=1))
+    assert not again.inserts and not again.updates
+
+
 def test_status_counts_articles_per_feed(engine: Engine) -> None:
     sync_feeds(
         engine,
