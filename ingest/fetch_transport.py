@@ -28,6 +28,9 @@ from ingest.netguard import BlockedAddressError, NetworkPolicy, refusal, resolve
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 KEEPALIVE_SECONDS = 5.0
+# aiohttp refuses a header line over 8,190 bytes by default; news sites send
+# Content-Security-Policy and Set-Cookie headers longer than that.
+MAX_HEADER_BYTES = 64 * 1024
 DISCARD_BYTES = 64 * 1024
 DISCARD_SECONDS = 1.0
 
@@ -117,6 +120,8 @@ def open_session(
         # pile up in memory over thousands of feeds).
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,  # proxies from the environment would bypass the guard
+        max_line_size=MAX_HEADER_BYTES,
+        max_field_size=MAX_HEADER_BYTES,
         timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout),
     )
 

@@ -96,6 +96,13 @@ def test_200_returns_the_body_with_its_validators(feed_server: FeedServer) -> No
     assert "application/rss+xml" in seen["accept"]
 
 
+def test_a_header_longer_than_8_kib_is_read(feed_server: FeedServer) -> None:
+    policy = "default-src 'self'; " + "script-src https://cdn.example; " * 600  # ~20 KB
+    feed_server.add("/csp.xml", FEED, headers={"Content-Security-Policy": policy})
+    fetched = fetch(feed_server.url("/csp.xml"))
+    assert fetched.status == 200 and fetched.body == FEED.encode()
+
+
 def test_conditional_get_gets_304_with_an_empty_body(feed_server: FeedServer) -> None:
     feed_server.add("/a.xml", FEED)
     first = fetch(feed_server.url("/a.xml"))
