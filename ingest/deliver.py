@@ -23,6 +23,7 @@ import aiohttp
 from ingest.digest.jsonformat import utc
 from ingest.digest.model import Digest
 from ingest.digest.render import render
+from ingest.fetch_transport import default_ssl_context
 
 # `total` is the whole POST's deadline; sock_read alone would let a trickle go on forever.
 WEBHOOK_TIMEOUT = aiohttp.ClientTimeout(total=20.0, connect=5.0, sock_read=10.0)
@@ -160,8 +161,13 @@ def alert_payload(alerts: Sequence[Alert]) -> dict[str, Any]:
 
 async def post_webhook(url: str, payload: dict[str, Any]) -> None:
     """POST the JSON once; raises on a timeout, a refused connection or a non-2xx answer."""
+    # As before aiohttp (httpx's defaults): a proxy from the environment is used, as the
+    # way out of many networks, and certificates are checked as for feeds.
+    connector = aiohttp.TCPConnector(ssl=default_ssl_context())
     async with (
-        aiohttp.ClientSession(timeout=WEBHOOK_TIMEOUT) as session,
+        aiohttp.ClientSession(
+            timeout=WEBHOOK_TIMEOUT, connector=connector, trust_env=True
+        ) as session,
         session.post(url, json=payload, allow_redirects=False) as response,
     ):
         response.raise_for_status()

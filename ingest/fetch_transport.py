@@ -1,6 +1,7 @@
 """The transport under the fetch stage: aiohttp sessions behind the private-network guard.
 
-Part of the fetch stage (with `ingest.fetch`, the only modules that use aiohttp). aiohttp
+Part of the fetch stage (with `ingest.fetch`; `ingest.deliver` posts webhooks with
+aiohttp too, with this module's SSL context). aiohttp
 rather than httpx because polling is mostly small requests and 304s, where the client's
 own CPU is the cost: on 1,000 conditional GETs against the bench farm, httpx over
 httpcore (h11, anyio) spent about 1.2 ms of CPU a request, aiohttp (C parser, one flat

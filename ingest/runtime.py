@@ -16,10 +16,10 @@ def settle_heap() -> None:
     Called by the processes ingest starts: the console script's and the parser workers.
 
     After start-up the heap holds the modules, the ORM, the settings and the parser:
-    long-lived, and never garbage. The collector walked all of it again and again: 0.8 s
-    of the daemon's CPU in a cold cycle of 1,000 feeds (4 full collections, 47 of the
-    middle generation), 0.36 s in a steady one; frozen, with a larger young generation,
-    0.14 s and 0.19 s. What a cycle allocates is still collected: reference counting
+    long-lived, and never garbage. The collector walked all of it again and again: 0.80 s
+    of the daemon's CPU in a cold cycle of 1,000 feeds (4 full collections, 45 of the
+    middle generation), 0.40 s in a steady one; frozen, with a larger young generation,
+    0.14 s and 0.16 s. What a cycle allocates is still collected: reference counting
     frees nearly all of it, and the collector runs for the rest.
     """
     global _settled
