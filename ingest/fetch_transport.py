@@ -1,11 +1,10 @@
 """The transport under the fetch stage: aiohttp sessions behind the private-network guard.
 
 Part of the fetch stage (with `ingest.fetch`; `ingest.deliver` posts webhooks with
-aiohttp too, with this module's SSL context). aiohttp
-rather than httpx because polling is mostly small requests and 304s, where the client's
-own CPU is the cost: on 1,000 conditional GETs against the bench farm, httpx over
-httpcore (h11, anyio) spent about 1.2 ms of CPU a request, aiohttp (C parser, one flat
-pool) about 0.3 ms.
+aiohttp too, with this module's SSL context). aiohttp rather than httpx because polling
+is mostly small requests and 304s, where the client's own CPU is the cost: on 1,000
+conditional GETs against the bench farm, httpx over httpcore (h11, anyio) spent about
+1.2 ms of CPU a request, aiohttp (C parser, one flat pool) about 0.3 ms.
 
 Each network policy has its own session and pool: a connection opened for a feed the
 operator put on a private address must never be reused by a feed that may not go there.
@@ -25,7 +24,7 @@ import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ingest.errors import FetchError
-from ingest.netguard import BlockedAddressError, NetworkPolicy, refusal, resolve
+from ingest.netguard import BlockedAddressError, NetworkPolicy, refuse_if_blocked, resolve
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 KEEPALIVE_SECONDS = 5.0
@@ -54,9 +53,7 @@ class GuardedResolver(AbstractResolver):
         # All of them, not only the one aiohttp picks: a name that mixes public and
         # internal addresses is a rebinding attempt, not a feed.
         for address in addresses:
-            kind = refusal(ipaddress.ip_address(address), self.policy)
-            if kind is not None:
-                raise BlockedAddressError(host, address, kind)
+            refuse_if_blocked(host, ipaddress.ip_address(address), self.policy)
         return [_result(host, address, port) for address in addresses]
 
     async def close(self) -> None:
@@ -81,9 +78,7 @@ def check_literal(host: str, policy: NetworkPolicy) -> None:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return
-    kind = refusal(ip, policy)
-    if kind is not None:
-        raise BlockedAddressError(host, str(ip), kind)
+    refuse_if_blocked(host, ip, policy)
 
 
 def default_ssl_context() -> ssl.SSLContext:

@@ -78,6 +78,13 @@ class BlockedAddressError(Exception):
         super().__init__(f"refused to connect to {shown}: {kind} address")
 
 
+def refuse_if_blocked(host: str, ip: IPAddress, policy: NetworkPolicy) -> None:
+    """Raise BlockedAddressError when `policy` refuses `ip` (which `host` names)."""
+    kind = refusal(ip, policy)
+    if kind is not None:
+        raise BlockedAddressError(host, str(ip), kind)
+
+
 class ResolveError(OSError):
     """A name did not resolve (an OSError, as the HTTP client expects of a resolver)."""
 
