@@ -21,7 +21,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    union,
+    union_all,
     update,
 )
 
@@ -285,7 +285,8 @@ def _keys_where(column: Any, values: str) -> Any:
 # Built once, one statement for the three keys: a changed feed costs one round trip of
 # three index searches. Building the statement for each poll, and then three statements
 # (as OR, SQLite scans the feed's whole history instead), cost several times more.
-_KEYS_BY = union(
+# UNION ALL: load_article_keys drops the repeats by id, the database need not sort for it.
+_KEYS_BY = union_all(
     _keys_where(Article.guid, "guids"),
     _keys_where(Article.url_key, "links"),
     _keys_where(Article.content_key, "contents"),
