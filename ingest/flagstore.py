@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ingest.models import Article, Feed, Flag, Mention
+from ingest.models import Article, Feed, Flag, Mention, sqlite_utc_text
 from ingest.records import shallow_dict
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -77,14 +78,80 @@ def insert_flags(conn: Connection, rows: Sequence[FlagRow]) -> list[int]:
     """Write flags that are not there yet (same article + rule = same flag). New ids back."""
     if not rows:
         return []
+    if conn.dialect.name == "sqlite":
+        return _insert_flags_sqlite(conn, rows)
     # One statement for all rows (SQLAlchemy's insertmanyvalues); conflicting rows return
     # nothing, so the ids back are exactly the new flags.
     return list(conn.execute(_flag_insert(conn), [shallow_dict(row) for row in rows]).scalars())
 
 
 def upsert_mentions(conn: Connection, rows: Sequence[MentionRow]) -> None:
-    if rows:
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_MENTION_UPSERT, [_sqlite_mention(row) for row in rows])
+    else:
         conn.execute(_mention_upsert(conn), [shallow_dict(row) for row in rows])
+
+
+# The SQLite paths go through the driver with plain tuples, as articles do (store.py):
+# SQLAlchemy's bind processing (JSON, datetimes) and its insertmanyvalues batching cost
+# more than SQLite's own work, and flags and mentions are written with every new article.
+# The values are what the typed columns would have stored: json.dumps for JSON (the
+# dialect's serializer) and `sqlite_utc_text` for moments; a test holds the rows alike.
+_FLAG_COLUMNS = (
+    "article_id",
+    "rule",
+    "kind",
+    "name",
+    "priority",
+    "evidence",
+    "field",
+    "source",
+    "mentions",
+    "watchlist_version",
+    "raised_at",
+)
+_FLAG_ROWS_PER_STATEMENT = 500  # 5,500 parameters: far below SQLite's limit of 32,766
+_SQLITE_MENTION_UPSERT = (
+    "INSERT INTO mentions (article_id, target, kind, count, seen_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (article_id, target) DO UPDATE SET count = excluded.count"
+)
+
+
+def _insert_flags_sqlite(conn: Connection, rows: Sequence[FlagRow]) -> list[int]:
+    # sqlite3's executemany cannot return rows: one multi-row INSERT … RETURNING instead.
+    new_ids: list[int] = []
+    for start in range(0, len(rows), _FLAG_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _FLAG_ROWS_PER_STATEMENT]
+        values = ", ".join(["(" + ", ".join("?" * len(_FLAG_COLUMNS)) + ")"] * len(chunk))
+        statement = (
+            f"INSERT INTO flags ({', '.join(_FLAG_COLUMNS)}) VALUES {values} "
+            "ON CONFLICT (article_id, rule) DO NOTHING RETURNING id"
+        )
+        params = tuple(value for row in chunk for value in _sqlite_flag(row))
+        new_ids.extend(conn.exec_driver_sql(statement, params).scalars())
+    return sorted(new_ids)  # SQLite returns them in no promised order
+
+
+def _sqlite_flag(row: FlagRow) -> tuple[Any, ...]:
+    return (
+        row.article_id,
+        row.rule,
+        row.kind,
+        row.name,
+        row.priority,
+        row.evidence,
+        row.field,
+        row.source,
+        json.dumps(row.mentions),
+        row.watchlist_version,
+        sqlite_utc_text(row.raised_at),
+    )
+
+
+def _sqlite_mention(row: MentionRow) -> tuple[Any, ...]:
+    return (row.article_id, row.target, row.kind, row.count, sqlite_utc_text(row.seen_at))
 
 
 def mark_flags_alerted(conn: Connection, flag_ids: Sequence[int], now: datetime) -> None:

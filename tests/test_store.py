@@ -27,8 +27,9 @@ from ingest.db import (
 )
 from ingest.dedupe import lookup_keys, plan_articles
 from ingest.errors import SchemaError
-from ingest.models import Article, Feed, FetchLog, UTCDateTime
-from ingest.records import ParsedEntry
+from ingest.flagstore import FlagRow, MentionRow, insert_flags, upsert_mentions
+from ingest.models import Article, Feed, FetchLog, Flag, Mention, UTCDateTime, sqlite_utc_text
+from ingest.records import ParsedEntry, shallow_dict
 from ingest.store import (
     REMOVED_FROM_FILE,
     SQLITE_INSERT_COLUMNS,
@@ -36,7 +37,6 @@ from ingest.store import (
     FeedUpdate,
     FetchEvent,
     _article_values,
-    _sqlite_utc_text,
     active_feed_ids,
     claim_due_feeds,
     feed_statuses,
@@ -320,7 +320,7 @@ def test_bulk_insert_writes_datetimes_as_sqlalchemy_does(moment: datetime | None
     dialect = sqlite_dialect.dialect()
     through_sqlalchemy = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert through_sqlalchemy is not None
-    assert _sqlite_utc_text(moment) == through_sqlalchemy(moment)
+    assert sqlite_utc_text(moment) == through_sqlalchemy(moment)
 
 
 def test_sqlite_bulk_insert_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
@@ -348,6 +348,45 @@ def test_sqlite_bulk_insert_stores_what_sqlalchemy_stores(tmp_path: Path) -> Non
     guid = SQLITE_INSERT_COLUMNS.index("guid")
     fast, reference = rows[: len(entries)], rows[len(entries) :]
     assert [r[:guid] + r[guid + 1 :] for r in fast] == [r[:guid] + r[guid + 1 :] for r in reference]
+    engine.dispose()
+
+
+def test_sqlite_flags_and_mentions_store_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    # Flags and mentions also skip SQLAlchemy on SQLite: the raw rows must be the ORM's
+    # (JSON of non-ASCII evidence, microseconds), a second write of the same flag must
+    # add nothing and return no id, and a mention's count is updated in place.
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'flags.db'}")
+    upgrade(engine)
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed_id = claim_due_feeds(engine, NOW, 10, 60, everything=True, only=None)[0].id
+    plan = plan_articles([entry(1), entry(2, "عين الأسد")], [], NOW)
+    stored = save_poll(engine, feed_id, update_after(NOW), FetchEvent(NOW, 5, 200, "s"), plan, NOW)
+    fast_id, reference_id = (article.id for article in stored)
+    moment = NOW.replace(microsecond=654321)
+
+    def flag(article_id: int, rule: str) -> FlagRow:
+        mention = {"id": "ain-al-asad", "kind": "entity", "field": "title", "start": 0,
+                   "end": 9, "text": "عين الأسد"}  # fmt: skip
+        return FlagRow(article_id, rule, "rule", "Base «A»", "high", "عين الأسد convoy",
+                       "title", "feed", [mention], "v1", moment)  # fmt: skip
+
+    with engine.begin() as conn:
+        first = insert_flags(conn, [flag(fast_id, "r1"), flag(fast_id, "r2")])
+        again = insert_flags(conn, [flag(fast_id, "r1"), flag(fast_id, "r3")])
+        upsert_mentions(conn, [MentionRow(fast_id, "ain-al-asad", "entity", 1, moment)])
+        upsert_mentions(conn, [MentionRow(fast_id, "ain-al-asad", "entity", 3, moment)])
+        conn.execute(insert(Flag), [shallow_dict(flag(reference_id, r)) for r in ("r1", "r2")])
+        conn.execute(insert(Mention), [shallow_dict(MentionRow(reference_id, "ain-al-asad",
+                                                                "entity", 3, moment))])  # fmt: skip
+        flags = conn.exec_driver_sql("SELECT * FROM flags ORDER BY article_id, rule").all()
+        mentions = conn.exec_driver_sql("SELECT * FROM mentions ORDER BY article_id").all()
+    assert len(first) == 2 and len(again) == 1 and again[0] > max(first)
+    ours = [row[2:] for row in flags if row[1] == fast_id and row[2] != "r3"]
+    theirs = [row[2:] for row in flags if row[1] == reference_id]
+    assert ours == theirs and len(ours) == 2
+    assert [row[1:] for row in mentions] == [
+        ("ain-al-asad", "entity", 3, sqlite_utc_text(moment))
+    ] * 2
     engine.dispose()
 
 
