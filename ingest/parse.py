@@ -29,6 +29,7 @@ from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 
 from ingest.dedupe import with_keys
 from ingest.errors import NotAFeedError, ParseError
+from ingest.feedparser_urls import memoize_url_functions
 from ingest.htmltext import (
     capped,
     feed_links,
@@ -66,6 +67,8 @@ _HTML_START = re.compile(r"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", 
 
 
 PARSERS = ("auto", "feedparser")
+
+memoize_url_functions()
 
 
 def parse_feed(

@@ -894,3 +894,38 @@ def test_damaged_fixtures_only_ever_raise_parse_error(name: str, at: int, junk: 
     damaged = body[:position] + junk + body[position + len(junk) :]
     with contextlib.suppress(ParseError):
         parse_feed(damaged, url=URL, content_type=None)
+
+
+def test_remembered_url_joins_leave_every_parse_as_feedparser_makes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ingest.feedparser_urls caches two of feedparser's URL functions; every fixture
+    # (xml:base, relative links, javascript: URIs, broken XML) and farm feeds of all
+    # three formats must parse to the same records with feedparser's own functions.
+    import feedparser.urls
+
+    from bench.feedfarm import FeedGenerator, load_vocabulary
+    from ingest.feedparser_urls import _USERS
+
+    generator = FeedGenerator(12, 7, 0.1, load_vocabulary())
+    bodies = [(p.name, p.read_bytes()) for p in sorted(FEEDS.iterdir()) if p.is_file()]
+    bodies += [(f"farm-{i}", generator.body(i, 0)) for i in range(12)]
+    base = "https://feeds.example.net/dir/feed.xml"
+
+    def parse_all() -> list[object]:
+        out: list[object] = []
+        for name, body in bodies:
+            try:
+                out.append(parse_feed(body, url=base, content_type=None, parser="feedparser"))
+            except ParseError as exc:
+                out.append((name, str(exc)))
+        return out
+
+    cached = feedparser.urls.make_safe_absolute_uri
+    assert hasattr(cached, "cache_info"), "the cache is not installed"
+    remembered = parse_all()
+    assert cached.cache_info().hits > 0  # type: ignore[attr-defined]
+    for name, modules in _USERS.items():
+        for module in modules:
+            monkeypatch.setattr(module, name, getattr(module, name).__wrapped__)
+    assert parse_all() == remembered
