@@ -7,6 +7,7 @@ count) and peak RSS (ru_maxrss: the largest single process of the tree).
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import os
 import shutil
@@ -59,16 +60,24 @@ def measure(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None
 class TreeMemory(threading.Thread):
     """Samples the high-water RSS (VmHWM) of a process and of its descendants."""
 
-    def __init__(self, root: int, every: float = 0.05) -> None:
+    def __init__(self, root: int, every: float = 0.05, rescan: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.root = root
         self.every = every
+        self.rescan = rescan
         self.peak_kib = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        # VmHWM is the kernel's own high-water mark: sampling only has to catch each
+        # process before it ends. Finding the tree reads every /proc/N/stat (3 ms with the
+        # machine's services), so it runs every `rescan` s, the cheap reads every `every`.
+        tree: list[int] = []
+        found_at = 0.0
         while not self._stop_event.is_set():
-            for pid in self._tree():
+            if time.monotonic() - found_at >= self.rescan:
+                tree, found_at = self._tree(), time.monotonic()
+            for pid in tree:
                 self.peak_kib = max(self.peak_kib, _hwm_kib(pid))
             self._stop_event.wait(self.every)
 
@@ -161,6 +170,17 @@ def write_opml(path: Path, urls: list[str]) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def compile_bytecode() -> None:
+    """Write ingest's .pyc files, as the first run of an installed copy does.
+
+    This sandbox sets PYTHONDONTWRITEBYTECODE, and ingest is an editable install, so every
+    process (the daemon and each parser worker) compiled ingest's modules from source at
+    start: 190 ms of imports instead of 100 ms. The peers' code is in site-packages,
+    compiled when pip installed it; without this, only ingest paid for compiling.
+    """
+    compileall.compile_dir(ROOT / "ingest", quiet=1)
+
+
 class Ingest(Contender):
     name = "ingest"
     command = "ingest run --once --all --config DIR/config/ingest.toml"
@@ -204,6 +224,7 @@ class Ingest(Contender):
             "\n[fulltext]\nenabled = false\n",
             encoding="utf-8",
         )
+        compile_bytecode()
         run_checked([INGEST, "db", "upgrade", "--config", str(self.config)], log=self.log)
 
     def argv(self) -> list[str]:
