@@ -9,6 +9,7 @@ to their home page.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -39,19 +40,40 @@ TRACKING_PREFIXES = ("utm_", "ga_", "ns_", "pk_", "mtm_")
 FUTURE_TOLERANCE = timedelta(days=1)
 
 
+# A link as most feeds write it: lower-case http(s), a plain host, maybe a port, a path
+# with no query, fragment, space or control character. `urlsplit` and `urlunsplit`
+# would give it back as it is (with "/" for no path and the port normalized), so it
+# skips them: they were a tenth of the parser worker's time per entry.
+_PLAIN_LINK = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?#\s\x00-\x1f\x7f]*)?")
+
+
 def normalize_link(url: str | None) -> str | None:
     """Scheme and host lower-cased, default port, fragment and tracking parameters dropped."""
     if not url:
         return None
+    plain = _PLAIN_LINK.fullmatch(url.strip())
+    if plain is not None:
+        scheme, host, digits, path = plain.groups()
+        port = int(digits) if digits else None
+        if port is None or port <= 65535:  # else urlsplit's error, as below
+            return f"{scheme}://{_with_port(scheme, host, port)}{path or '/'}"
+    return _normalize_parsed_link(url)
+
+
+def _with_port(scheme: str, host: str, port: int | None) -> str:
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        return f"{host}:{port}"
+    return host
+
+
+def _normalize_parsed_link(url: str) -> str | None:
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
         return url.strip() or None
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
+    host = _with_port(scheme, (parts.hostname or "").lower(), port)
     query = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)

@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from ingest.dedupe import StoredKey, draft, lookup_keys, normalize_link, plan_articles, with_keys
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.dedupe import (
+    StoredKey,
+    _normalize_parsed_link,
+    draft,
+    lookup_keys,
+    normalize_link,
+    plan_articles,
+    with_keys,
+)
 from ingest.records import ParsedEntry, ParsedFeed
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -103,3 +114,23 @@ def test_keys_computed_beside_the_parse_give_the_same_plan() -> None:
     known = [stored(entries[0], 1), stored(replace(entries[1], title="edited"), 2)]
     assert plan_articles(entries, known, NOW, keys=keys) == plan_articles(entries, known, NOW)
     assert lookup_keys(entries, keys) == lookup_keys(entries)
+
+
+_URL_PARTS = st.text(alphabet="aZ09.-_~:/?#&=%@[] \t\n\x00\x7fé", max_size=12)
+
+
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "ftp", ""]),
+    host=st.sampled_from(["example.com", "a.b", "Example.COM", "127.0.0.1", "a..b", "", "[::1]"]),
+    port=st.sampled_from(
+        ["", ":", ":0", ":80", ":443", ":080", ":8080", ":65535", ":65536", ":99999"]
+    ),
+    path=_URL_PARTS,
+    padding=st.sampled_from(["", " ", "\t", "\n "]),
+)
+def test_normalize_link_fast_path_gives_what_urlsplit_gives(
+    scheme: str, host: str, port: str, path: str, padding: str
+) -> None:
+    # Plain links skip urlsplit/urlunsplit; any link must normalize as the full parse does.
+    url = f"{padding}{scheme}://{host}{port}{path}{padding}"
+    assert normalize_link(url) == _normalize_parsed_link(url)
