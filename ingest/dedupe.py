@@ -83,11 +83,10 @@ def _normalize_parsed_link(url: str) -> str | None:
 
 
 def _digest(*parts: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return h.hexdigest()
+    # Each part followed by a unit separator, hashed in one update: the same bytes as one
+    # update per part and separator (stored keys must not change), in one call.
+    data = "\x1f".join((*parts, "")).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def content_key(entry: ParsedEntry) -> str:
