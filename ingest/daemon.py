@@ -37,7 +37,7 @@ from ingest.errors import ConfigError
 from ingest.feedsfile import read_feeds_file
 from ingest.fetch import Fetcher, FetchLimits
 from ingest.fulltext import page_worker
-from ingest.parse import ParserPool
+from ingest.parse_pool import ParserPool
 from ingest.poll import Flagger, PollContext, PollReport, poll_feed
 from ingest.prepare import WatchlistText
 from ingest.runtime import settle_more
@@ -127,6 +127,7 @@ class Daemon:
         self.db = Database(self.engine)
         self.flagger_factory = flagger_factory
         self.flaggers: FlaggerSource | None = None
+        self.parser: ParserPool | None = None  # while running
         self.inflight: dict[int, asyncio.Task[PollReport | None]] = {}
         self.stopping = asyncio.Event()
         self._mtimes: dict[Path, float] = {}
@@ -140,7 +141,13 @@ class Daemon:
     async def run(self, *, once: bool = False, everything: bool = False) -> int:
         """Exit code: 0, or 1 when `once` could not store some polls (database failure)."""
         code = 0
-        parser = ParserPool(self.settings.parse.workers or None, parser=self.settings.parse.parser)
+        parser = ParserPool(
+            self.settings.parse.workers or None,
+            parser=self.settings.parse.parser,
+            # Only when most polls in flight wait on a parse do more workers start.
+            backlog=self.settings.polling.concurrency * 3 // 4,
+        )
+        self.parser = parser
         try:
             # The workers start (and import) while this process opens its database.
             parser.start()
@@ -308,9 +315,15 @@ class Daemon:
             self._db_failures = 0
         if not feeds:
             return
+        self._announce(feeds)
         stats = CycleStats()
         tasks = [self._start(feed, stats) for feed in feeds]
         asyncio.get_running_loop().create_task(self._summarize(tasks, stats))
+
+    def _announce(self, feeds: list[FeedState]) -> None:
+        """Feeds never parsed (no body stored yet) will be: the parser can start its workers."""
+        if self.parser is not None:
+            self.parser.expect(sum(1 for feed in feeds if feed.body_hash is None))
 
     async def _release_orphaned(self) -> None:
         """Polls lost to a database failure are due again now, not when their lease ends."""
@@ -444,16 +457,16 @@ class Daemon:
                 # Claimed a concurrency's worth ahead: one claim transaction per batch,
                 # not one per feed as slots free up.
                 batch = [queue.pop() for _ in range(min(limit, len(queue)))]
-                claimed.extend(
-                    await self.db.run(
-                        claim_due_feeds,
-                        self.clock(),
-                        len(batch),
-                        self.settings.polling.claim_lease,
-                        everything=everything,
-                        only=batch,
-                    )
+                feeds = await self.db.run(
+                    claim_due_feeds,
+                    self.clock(),
+                    len(batch),
+                    self.settings.polling.claim_lease,
+                    everything=everything,
+                    only=batch,
                 )
+                self._announce(feeds)
+                claimed.extend(feeds)
             while claimed and len(self.inflight) < limit:
                 self._start(claimed.pop(0), stats)
             if self.inflight:

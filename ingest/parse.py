@@ -1,33 +1,27 @@
 """The parse stage: a fetched body becomes a `ParsedFeed`.
 
 feedparser reads RSS 0.9x/1.0/2.0 and Atom 0.3/1.0; JSON Feed has its own reader
-(`parse_json`). `parse_feed` is pure and synchronous; `ParserPool` runs it in worker
-processes so a slow parse never stalls the event loop. Nothing here touches the network,
+(`parse_json`). `parse_feed` is pure and synchronous; `ingest.parse_pool` runs it in
+worker processes so a slow parse never stalls the event loop. Nothing here touches the network,
 the file system or the database: feedparser only ever gets bytes in a stream, never a
 string it could take for a URL or a file name.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import io
 import logging
-import multiprocessing
-import os
 import re
 from codecs import BOM_UTF8
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.sax import SAXParseException
 
 import feedparser
 from feedparser.api import LooseFeedParser, StrictFeedParser
 from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 
-from ingest.dedupe import with_keys
 from ingest.errors import NotAFeedError, ParseError
 from ingest.feedparser_urls import memoize_url_functions
 from ingest.htmltext import (
@@ -47,12 +41,8 @@ from ingest.parse_fast_fields import MAX_HINT, period_hint, positive_int
 from ingest.parse_fast_html import html_fields
 from ingest.parse_json import is_json, parse_json_feed
 from ingest.records import ParsedEntry, ParsedFeed
-from ingest.runtime import settle_heap
 
-if TYPE_CHECKING:
-    from ingest.prepare import WatchlistText
-
-__all__ = ["ParserPool", "html_to_text", "parse_feed"]
+__all__ = ["PARSERS", "html_to_text", "parse_feed"]
 
 log = logging.getLogger("ingest.parse")
 
@@ -330,96 +320,6 @@ def _not_a_feed(
     return ParseError(url, f"not a feed: {reason}")
 
 
-# --- the worker pool ----------------------------------------------------------------
-
-
-class ParserPool:
-    """Runs `parse_feed` in worker processes; results and errors come back as values.
-
-    Workers are spawned, not forked: the daemon has threads (database, scheduler), and a
-    fork copies their locks in whatever state they are.
-    """
-
-    def __init__(self, workers: int | None = None, *, parser: str = "auto") -> None:
-        if workers is not None and workers < 0:
-            raise ValueError("workers must be 0 (parse inline) or more")
-        if parser not in PARSERS:
-            raise ValueError(f"parser must be one of {', '.join(PARSERS)}")
-        self.parser = parser
-        self.workers = (os.cpu_count() or 1) if workers is None else workers
-        self._executor = self._new_executor()
-        self._closed = False
-
-    def _new_executor(self) -> ProcessPoolExecutor | None:
-        if self.workers == 0:
-            return None
-        return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
-        )
-
-    def start(self) -> None:
-        """Spawn the workers now, each importing the parser and the matcher, instead of on
-        the first feed: the start-up (~0.4 s of CPU a worker) overlaps the daemon's own."""
-        if self._executor is not None and not self._closed:
-            for _ in range(self.workers):
-                self._executor.submit(_warm_worker)
-
-    async def parse(
-        self,
-        body: bytes,
-        *,
-        url: str,
-        content_type: str | None,
-        watchlist: WatchlistText | None = None,
-    ) -> ParsedFeed | ParseError:
-        """The feed's records; with `watchlist`, each entry's match results too (in the
-        worker, see ingest.prepare)."""
-        executor = self._executor
-        if self._closed:
-            return ParseError(url, "the parser pool is closed")
-        if executor is None:
-            return _from_outcome(_parse_outcome(body, url, content_type, self.parser), url)
-        try:
-            # Even the fast path goes to a worker: it costs ~5 ms per 60 KB feed, the trip
-            # there and back ~0.4 ms, and the event loop's core is busy with HTTP and SQL.
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                executor, _parse_outcome, body, url, content_type, self.parser, watchlist
-            )
-        except BrokenProcessPool:
-            self._replace(executor)
-            log.warning("parser_crashed feed=%s", url)
-            return ParseError(
-                url, "the parser process died while reading this feed (crash or out of memory)"
-            )
-        return _from_outcome(outcome, url)
-
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        # Every parse in flight on the broken pool lands here; replace it only once.
-        if self._executor is broken and not self._closed:
-            broken.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
-
-    def close(self) -> None:
-        self._closed = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _init_worker() -> None:
-    import ingest.prepare  # noqa: F401  (the matcher's tables are built on import)
-
-    settle_heap()
-
-
-def _warm_worker() -> None:
-    """Nothing: submitting it makes the pool spawn a worker (which runs `_init_worker`)."""
-
-
-# An error crosses the process boundary as (kind, message, alternate): exception objects
-# with required constructor arguments do not survive pickling.
-_Outcome = ParsedFeed | tuple[str, str, str | None]
-
-
 def _fast_outcome(body: bytes, url: str, content_type: str | None) -> ParsedFeed | None:
     """The fast path's records, or None: feedparser reads the feed (also after a fast-path bug)."""
     try:
@@ -427,36 +327,3 @@ def _fast_outcome(body: bytes, url: str, content_type: str | None) -> ParsedFeed
     except Exception as exc:  # a bug of the fast path: feedparser reads the feed instead
         log.error("fast_parser_failed feed=%s error=%r", url, exc)
         return None
-
-
-def _parse_outcome(
-    body: bytes,
-    url: str,
-    content_type: str | None,
-    parser: str = "auto",
-    watchlist: WatchlistText | None = None,
-) -> _Outcome:
-    try:
-        feed = with_keys(parse_feed(body, url=url, content_type=content_type, parser=parser))
-        if watchlist is not None:
-            from ingest.prepare import with_matches  # the worker's matcher, made once
-
-            feed = with_matches(feed, watchlist)
-        return feed
-    except NotAFeedError as exc:
-        return ("not_a_feed", exc.message, exc.alternate)
-    except ParseError as exc:
-        return ("parse", exc.message, None)
-    except Exception as exc:  # a parser bug must cost one feed, not the batch
-        return ("bug", f"the parser failed on this feed: {type(exc).__name__}: {exc}"[:500], None)
-
-
-def _from_outcome(outcome: _Outcome, url: str) -> ParsedFeed | ParseError:
-    if isinstance(outcome, ParsedFeed):
-        return outcome
-    kind, message, alternate = outcome
-    if kind == "not_a_feed":
-        return NotAFeedError(url, message, alternate)
-    if kind == "bug":
-        log.error("parser_failed feed=%s error=%s", url, message)
-    return ParseError(url, message)

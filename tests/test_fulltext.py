@@ -27,7 +27,7 @@ from ingest.pagestore import (
     save_page_failure,
     stored_pages,
 )
-from ingest.parse import ParserPool
+from ingest.parse_pool import ParserPool
 from ingest.poll import PollContext, poll_feed
 from ingest.settings import FullTextSettings, PollingSettings
 from ingest.store import DeclaredFeed, claim_due_feeds, sync_feeds

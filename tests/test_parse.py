@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from ingest.dedupe import with_keys
 from ingest.errors import NotAFeedError, ParseError
-from ingest.parse import ParserPool, html_to_text, parse_feed
+from ingest.parse import html_to_text, parse_feed
+from ingest.parse_pool import ParserPool
 from ingest.records import ParsedFeed
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
@@ -835,8 +836,8 @@ def test_a_crashed_worker_costs_one_parse_and_the_pool_recovers() -> None:
         pool = ParserPool(workers=1, parser="feedparser")
         try:
             first = await pool.parse(fixture_body("rss20.xml"), url=URL, content_type=None)
-            executor = pool._executor
-            assert executor is not None
+            assert pool._first is not None
+            executor = pool._first.executor
             for process in list(executor._processes.values()):  # type: ignore[attr-defined]
                 assert process.pid is not None
                 os.kill(process.pid, signal.SIGKILL)
@@ -853,6 +854,32 @@ def test_a_crashed_worker_costs_one_parse_and_the_pool_recovers() -> None:
     assert isinstance(first, ParsedFeed)
     assert isinstance(crashed, ParseError) and "parser process died" in crashed.message
     assert isinstance(after, ParsedFeed) and after.format == "atom10"
+
+
+def test_the_pool_starts_its_other_workers_only_when_work_calls_for_them() -> None:
+    # A trickle of parses (a steady cycle's few changed feeds) is served by the first
+    # worker alone; a backlog behind it starts the others, and so does news of many
+    # feeds never parsed (a first cycle). Every worker parses.
+    body = fixture_body("rss20.xml")
+
+    async def run(pool: ParserPool, announced: int, burst: int) -> tuple[int, int, bool]:
+        try:
+            pool.start()
+            for _ in range(10):
+                assert isinstance(await pool.parse(body, url=URL, content_type=None), ParsedFeed)
+            trickle = pool.started
+            pool.expect(announced)
+            jobs = [pool.parse(body, url=URL, content_type=None) for _ in range(burst)]
+            results = await asyncio.gather(*jobs)
+            parsed = all(isinstance(r, ParsedFeed) and len(r.entries) == 6 for r in results)
+            return trickle, pool.started, parsed
+        finally:
+            pool.close()
+
+    assert asyncio.run(run(ParserPool(workers=3, backlog=8), 0, 6)) == (1, 1, True)
+    assert asyncio.run(run(ParserPool(workers=3, backlog=8), 0, 40)) == (1, 3, True)
+    assert asyncio.run(run(ParserPool(workers=3, backlog=100), 15, 4)) == (1, 1, True)
+    assert asyncio.run(run(ParserPool(workers=3, backlog=100), 16, 4)) == (1, 3, True)
 
 
 def test_closed_pool_answers_with_an_error() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from ingest.dedupe import plan_articles
 from ingest.flagging import WatchlistFlagger, WatchlistFlaggers
 from ingest.match import article_fields, compile_matcher
-from ingest.parse import ParserPool, parse_feed
+from ingest.parse import parse_feed
+from ingest.parse_pool import ParserPool
 from ingest.prepare import MAX_SHIPPED_WATCHLIST, WatchlistText, with_matches
 from ingest.settings import Settings
 from ingest.store import StoredArticle
