@@ -17,11 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 
 from ingest.db import (
     Database,
@@ -50,6 +47,9 @@ from ingest.store import (
     release_claims,
     sync_feeds,
 )
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 log = logging.getLogger("ingest.daemon")
 
@@ -217,6 +217,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # `run --once` needs none
+
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         polling = self.settings.polling
         scheduler.add_job(
@@ -421,6 +423,8 @@ class Daemon:
     # --- digest and alerts ------------------------------------------------------------
 
     def digest_trigger(self) -> CronTrigger:
+        from apscheduler.triggers.cron import CronTrigger
+
         digest = self.settings.digest
         return CronTrigger(
             hour=digest.hour, minute=digest.minute, timezone=ZoneInfo(digest.timezone)
