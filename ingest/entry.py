@@ -11,6 +11,12 @@ from __future__ import annotations
 
 
 def main() -> None:
+    import sys
+
+    if sys.argv[1:2] == ["run"]:
+        from ingest.parse_pool import prestart
+
+        prestart()  # its start-up overlaps the imports below
     from ingest.cli import main as cli_main
     from ingest.runtime import settle_heap
 

@@ -956,3 +956,25 @@ def test_remembered_url_joins_leave_every_parse_as_feedparser_makes_it(
         for module in modules:
             monkeypatch.setattr(module, name, getattr(module, name).__wrapped__)
     assert parse_all() == remembered
+
+
+def test_a_prestarted_worker_is_adopted_by_the_next_pool() -> None:
+    # `ingest run` spawns its first worker before importing the daemon; the daemon's pool
+    # must take that one over (one process, not two) and parse with it.
+    from ingest import parse_pool
+
+    parse_pool.prestart()
+    prestarted = parse_pool._prestarted[0]
+
+    async def run() -> tuple[bool, int, ParsedFeed | ParseError]:
+        pool = ParserPool(workers=2)
+        try:
+            pool.start()
+            result = await pool.parse(fixture_body("rss20.xml"), url=URL, content_type=None)
+            return pool._first is prestarted, pool.started, result
+        finally:
+            pool.close()
+
+    adopted, started, result = asyncio.run(run())
+    assert adopted and started == 1 and not parse_pool._prestarted
+    assert isinstance(result, ParsedFeed) and len(result.entries) == 6
