@@ -6,9 +6,10 @@
 
 For each farm size: the feed farm (bench/feedfarm.py) is measured, then every
 contender runs cold (empty database, farm at round 0) and steady (the cold state
-restored from a snapshot, farm after one round of 10% churn). Each figure is the
-median of the runs. At 10,000 feeds and more the peers and `ingest --parser feedparser`
-run `--peer-large-runs` times (default 1: reader alone takes minutes there).
+restored from a snapshot, farm after one round of 10% churn). Runs are interleaved
+(run 1 of every contender, then run 2...). Each figure is the median of the runs. At
+10,000 feeds and more the peers and `ingest --parser feedparser` run `--peer-large-runs`
+times (default 1: reader alone takes minutes there).
 Then matching alone (bench/bench_match.py), the digest build (bench/bench_digest.py, if
 present), database bytes per stored article on SQLite and PostgreSQL, and a table of
 issue 7's speed, memory, matching, digest and suite-time targets, each met or not
@@ -93,41 +94,54 @@ def bench_size(
             "",
         ]
         urls = farm.urls()
-        for name, make in contenders(names).items():
-            print(f"[{feeds}] {name}", flush=True)
-            cold: list[Measurement] = []
-            steady: list[Measurement] = []
-            # At 10,000 feeds and more, one run of a peer (or of ingest with feedparser
-            # forced) takes minutes: those run `peer_runs` times, ingest itself `runs`.
-            count = runs if name == "ingest" or feeds < 10_000 else peer_runs
-            snapshot = work / f"{name}.snapshot"
-            articles = [0, 0]
-            for run in range(count):
-                farm.set_round(0)
+        makers = contenders(names)
+        # At 10,000 feeds and more, one run of a peer (or of ingest with feedparser
+        # forced) takes minutes: those run `peer_runs` times, ingest itself `runs`.
+        counts = {
+            name: runs if name == "ingest" or feeds < 10_000 else peer_runs for name in makers
+        }
+        cold: dict[str, list[Measurement]] = {name: [] for name in makers}
+        steady: dict[str, list[Measurement]] = {name: [] for name in makers}
+        articles = {name: [0, 0] for name in makers}
+        # Run k of every contender, then run k+1: this machine's speed drifts by a third
+        # over minutes, and contenders measured in separate stretches would carry that
+        # drift into their ratios. Cold first, each contender's first cold state kept.
+        farm.set_round(0)
+        for run in range(max(counts.values())):
+            for name, make in makers.items():
+                if run >= counts[name]:
+                    continue
+                print(f"[{feeds}] {name} cold {run + 1}/{counts[name]}", flush=True)
                 home = work / f"{name}-{run}"
                 contender = make(home, urls, log)
                 contender.setup()
-                cold.append(contender.run())
-                articles[0] = contender.articles()
-                print(f"  cold {cold[-1]}", flush=True)
+                cold[name].append(contender.run())
+                articles[name][0] = contender.articles()
+                print(f"  {cold[name][-1]}", flush=True)
                 if run == 0:
-                    contender.snapshot(snapshot)
+                    contender.snapshot(work / f"{name}.snapshot")
                 shutil.rmtree(home, ignore_errors=True)
-            if name != "ingest-feedparser":
-                farm.set_round(1)
-                for _ in range(runs if name == "ingest" or feeds < 10_000 else peer_runs):
-                    contender = make(work / f"{name}-steady", urls, log)
-                    contender.restore(snapshot)
-                    steady.append(contender.run())
-                    articles[1] = contender.articles()
-                    print(f"  steady {steady[-1]}", flush=True)
+        farm.set_round(1)
+        for run in range(max(counts.values())):
+            for name, make in makers.items():
+                if run >= counts[name] or name == "ingest-feedparser":
+                    continue
+                print(f"[{feeds}] {name} steady {run + 1}/{counts[name]}", flush=True)
+                contender = make(work / f"{name}-steady", urls, log)
+                contender.restore(work / f"{name}.snapshot")
+                steady[name].append(contender.run())
+                articles[name][1] = contender.articles()
+                print(f"  {steady[name][-1]}", flush=True)
                 shutil.rmtree(work / f"{name}-steady", ignore_errors=True)
-            shutil.rmtree(snapshot, ignore_errors=True)
-            results[name] = {"cold": median(cold)}
-            results[name]["cold_runs"] = Measurement(len(cold), 0, 0, articles[0])
-            if steady:
-                results[name]["steady"] = median(steady)
-                results[name]["steady_runs"] = Measurement(len(steady), 0, 0, articles[1])
+        for name in makers:
+            shutil.rmtree(work / f"{name}.snapshot", ignore_errors=True)
+            results[name] = {"cold": median(cold[name])}
+            results[name]["cold_runs"] = Measurement(len(cold[name]), 0, 0, articles[name][0])
+            if steady[name]:
+                results[name]["steady"] = median(steady[name])
+                results[name]["steady_runs"] = Measurement(
+                    len(steady[name]), 0, 0, articles[name][1]
+                )
         farm.set_round(0)
     lines += table(results)
     return results
