@@ -235,30 +235,21 @@ class Database:
     SQLite allows one writer; funnelling calls through a single thread keeps the
     event loop free and avoids "database is locked" between our own writers.
 
-    `write` is a group commit: the writes that queue up go into one transaction, each in
-    its own SAVEPOINT. A commit costs a fixed few milliseconds on either engine, so a
-    cycle of a thousand polls would otherwise spend seconds committing; each poll is
-    still all or nothing, and one poll's failure costs only that poll.
-
-    A write waits up to `linger` seconds for others (or until `GATHER` are queued)
-    before its commit starts. Without it, a first cycle committed every 6 polls or so
-    (as fast as parses came back), and each commit rewrote the index pages its random
-    keys touched: 1,000 farm feeds' writes took 30% longer in commits of 6 than of 25
-    or more. A poll waits a little longer for its commit; a poller has that time.
+    `write` is a group commit: the writes that queue up while the thread is busy go
+    into one transaction, each in its own SAVEPOINT. A commit costs a fixed few
+    milliseconds on either engine, so a cycle of a thousand polls would otherwise spend
+    seconds committing; each poll is still all or nothing, and one poll's failure
+    costs only that poll.
     """
 
     MAX_BATCH = 200  # writes per transaction: bounds how long the write lock is held
-    GATHER = 32  # queued writes that start a commit without waiting
-    LINGER = 0.1
 
-    def __init__(self, engine: Engine, *, linger: float = LINGER) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.linger = linger
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-db")
         self._writes: list[_Write] = []
         self._lock = threading.Lock()
         self._flush_queued = False
-        self._timer: asyncio.TimerHandle | None = None
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -276,25 +267,9 @@ class Database:
         with self._lock:
             self._writes.append(_Write(fn, args, future, loop, light))
             if not self._flush_queued:
-                if len(self._writes) >= self.GATHER or self.linger <= 0:
-                    self._queue_flush()
-                elif self._timer is None:
-                    self._timer = loop.call_later(self.linger, self._linger_over)
+                self._flush_queued = True
+                self._executor.submit(self._flush)
         return await future
-
-    def _queue_flush(self) -> None:
-        """With the lock held, on the event loop's thread."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._flush_queued = True
-        self._executor.submit(self._flush)
-
-    def _linger_over(self) -> None:
-        with self._lock:
-            self._timer = None
-            if self._writes and not self._flush_queued:
-                self._queue_flush()
 
     def _flush(self) -> None:
         with self._lock:

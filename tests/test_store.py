@@ -390,44 +390,6 @@ def test_sqlite_flags_and_mentions_store_what_sqlalchemy_stores(tmp_path: Path) 
     engine.dispose()
 
 
-def test_writes_arriving_one_by_one_wait_for_company_and_share_a_commit(
-    tmp_path: Path,
-) -> None:
-    # Polls finish one by one (as their parses come back): their writes linger for one
-    # another and commit together; enough of them queued commit at once, without waiting.
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'linger.db'}")
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (x INTEGER)"))
-    commits: list[float] = []
-    event.listen(engine, "commit", lambda _conn: commits.append(time.monotonic()))
-    database = Database(engine, linger=0.3)
-
-    def put(conn: Connection, x: int) -> int:
-        conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": x})
-        return x
-
-    async def trickle() -> tuple[list[int], float]:
-        started = time.monotonic()
-        writes = []
-        for x in range(5):
-            writes.append(asyncio.ensure_future(database.write(put, x)))
-            await asyncio.sleep(0.02)
-        return list(await asyncio.gather(*writes)), time.monotonic() - started
-
-    async def burst() -> tuple[list[int], float]:
-        started = time.monotonic()
-        done = await asyncio.gather(*(database.write(put, x) for x in range(Database.GATHER)))
-        return list(done), time.monotonic() - started
-
-    done, waited = asyncio.run(trickle())
-    assert done == [0, 1, 2, 3, 4] and len(commits) == 1 and 0.25 < waited < 2
-    done, waited = asyncio.run(burst())
-    assert done == list(range(Database.GATHER)) and len(commits) == 2 and waited < 0.25
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 5 + Database.GATHER
-    database.close()
-
-
 def test_group_commit_light_writes_share_a_savepoint_a_failure_costs_only_itself(
     tmp_path: Path,
 ) -> None:
