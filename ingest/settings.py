@@ -90,7 +90,7 @@ class PollingSettings(_Section):
     max_backoff: Duration = 24 * 3600
     jitter: float = Field(0.1, ge=0, le=0.5)
     tick: Duration = Field(5, gt=0)
-    concurrency: int = Field(64, ge=1, le=4096)
+    concurrency: int = Field(128, ge=1, le=4096)
     per_host: int = Field(4, ge=1, le=256)
     stale_validators_after: Duration = 12 * 3600
     shutdown_deadline: Duration = 20
