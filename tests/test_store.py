@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, event, func, insert, select, text
+from sqlalchemy import Connection, Engine, event, func, insert, select, text, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
@@ -42,6 +42,7 @@ from ingest.store import (
     feed_statuses,
     iter_articles,
     load_article_keys,
+    record_poll,
     save_poll,
     sync_feeds,
 )
@@ -387,6 +388,41 @@ def test_sqlite_flags_and_mentions_store_what_sqlalchemy_stores(tmp_path: Path) 
     assert [row[1:] for row in mentions] == [
         ("ain-al-asad", "entity", 3, sqlite_utc_text(moment))
     ] * 2
+    engine.dispose()
+
+
+def test_sqlite_poll_record_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    # A poll's feed update and log line go through the driver on SQLite: the rows must be
+    # the ORM statements' (moments with microseconds, NULLs, booleans, floats).
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'poll.db'}")
+    upgrade(engine)
+    sync_feeds(engine, [DeclaredFeed(f"https://{host}.example/feed") for host in "ab"], NOW)
+    claimed = claim_due_feeds(engine, NOW, 10, 60, everything=True, only=None)
+    fast, reference = sorted(feed.id for feed in claimed)
+    moment = NOW.replace(microsecond=250001)
+    values = {
+        "last_polled_at": moment, "next_poll_at": moment + timedelta(hours=1), "last_status": 410,
+        "consecutive_errors": 0, "error_since": None, "last_error": "HTTP 410 Gone «x»",
+        "active": False, "retired_at": moment, "retired_reason": "gone", "interval": 1800.5,
+        "etag": None, "body_hash": "b" * 64,
+    }  # fmt: skip
+    event = FetchEvent(moment, 12, 410, "gone", 0, 0, "HTTP 410 Gone")
+    with engine.begin() as conn:
+        record_poll(conn, fast, values, event)
+        conn.execute(update(Feed).where(Feed.id == reference).values(**values))
+        conn.execute(insert(FetchLog).values(feed_id=reference, **shallow_dict(event)))
+        columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(feeds)")]
+        kept = [name for name in columns if name not in ("id", "source_url", "url")]
+        feeds = {
+            row[0]: row[1:]
+            for row in conn.exec_driver_sql(f"SELECT id, {', '.join(kept)} FROM feeds")
+        }
+        logs = {row[1]: row[2:] for row in conn.exec_driver_sql("SELECT * FROM fetch_log")}
+    assert feeds[fast] == feeds[reference]
+    assert feeds[fast][kept.index("active")] == 0 and "active" in values
+    assert logs[fast] == logs[reference]
+    with engine.begin() as conn, pytest.raises(ValueError, match="not columns"):
+        record_poll(conn, fast, {"no_such_column": 1}, event)
     engine.dispose()
 
 
