@@ -12,9 +12,12 @@ them. While the first worker starts, a steady cycle's changed feeds queue up beh
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -194,6 +197,23 @@ def _init_worker() -> None:
     import ingest.prepare  # noqa: F401  (the matcher's tables are built on import)
 
     settle_heap()
+    atexit.register(_exit_without_teardown)
+
+
+def _exit_without_teardown() -> None:
+    """A worker's last exit handler: end the process without freeing its heap.
+
+    Handlers run last-registered first, so this runs before the ones registered at
+    import (logging's, which it runs itself); multiprocessing's own clean-up has run by
+    then. The daemon's `close` waits for its workers to exit, and freeing a worker's
+    heap (the matcher, the parser's tables) took 0.1-0.15 s at the end of every
+    `ingest run --once`. A worker that crashes never gets here.
+    """
+    logging.shutdown()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
 
 
 def _warm_worker() -> None:
