@@ -205,9 +205,10 @@ def _exit_without_teardown() -> None:
 
     Handlers run last-registered first, so this runs before the ones registered at
     import (logging's, which it runs itself); multiprocessing's own clean-up has run by
-    then. The daemon's `close` waits for its workers to exit, and freeing a worker's
-    heap (the matcher, the parser's tables) took 0.1-0.15 s at the end of every
-    `ingest run --once`. A worker that crashes never gets here.
+    then. The daemon's `close` waits for its workers to exit, and a worker freeing its
+    heap (the matcher, the parser's tables) was on the path of every `ingest run
+    --once`: closing the pool after a steady cycle took 0.05-0.15 s, 0.02-0.10 s with
+    this handler. A worker that crashes never gets here.
     """
     logging.shutdown()
     with contextlib.suppress(OSError, ValueError):
