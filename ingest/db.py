@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -71,6 +72,9 @@ def database_unavailable(exc: BaseException) -> bool:
     """The database could not be reached or went away (server down or restarting, the
     connection cut, disk full): retry later, unlike a bug in a statement."""
     if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    # The SQLite write paths run through the driver (`sqlite_driver`): its own errors.
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
@@ -300,7 +304,7 @@ def _write_in_savepoint(
     conn: Connection, write: _Write
 ) -> tuple[_Write, Any, BaseException | None]:
     try:
-        with conn.begin_nested():
+        with savepoint(conn):
             return write, write.fn(conn, *write.args), None
     except Exception as exc:
         if database_unavailable(exc):
@@ -315,12 +319,52 @@ def _light_writes(
     if len(writes) < 2:
         return [_write_in_savepoint(conn, write) for write in writes]
     try:
-        with conn.begin_nested():
+        with savepoint(conn):
             return [(write, write.fn(conn, *write.args), None) for write in writes]
     except Exception as exc:
         if database_unavailable(exc):
             raise
     return [_write_in_savepoint(conn, write) for write in writes]
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """A SAVEPOINT of the open transaction: what `conn` wrote in the block is undone if
+    it raises.
+
+    On SQLite through the driver: SQLAlchemy's `begin_nested` took about 200 µs a
+    SAVEPOINT here (the statements 5 µs), and the group commit makes one per poll.
+    """
+    if conn.dialect.name != "sqlite":
+        with conn.begin_nested():
+            yield
+        return
+    driver = sqlite_driver(conn)
+    driver.execute("SAVEPOINT ingest_write")
+    try:
+        yield
+    except BaseException:
+        # An I/O error or a full disk can make SQLite roll back the whole transaction:
+        # then there is no savepoint left to undo, and the commit reports the loss.
+        with suppress(sqlite3.Error):
+            driver.execute("ROLLBACK TO ingest_write")
+            driver.execute("RELEASE ingest_write")
+        raise
+    driver.execute("RELEASE ingest_write")
+
+
+def sqlite_driver(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under `conn`, in its transaction (BEGIN IMMEDIATE is sent
+    through it, and it runs with `isolation_level = None`: it starts nothing itself).
+
+    For the write paths every poll takes: a statement through SQLAlchemy's
+    `exec_driver_sql` cost 15-20 µs of Python here, straight through the driver 2-3 µs,
+    time in which the database thread holds the GIL the event loop needs.
+    """
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, sqlite3.Connection):
+        raise TypeError(f"not a sqlite3 connection: {type(driver).__name__}")
+    return driver
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 
+from ingest.db import sqlite_driver
 from ingest.models import Article, Feed, Flag, Mention, sqlite_utc_text
 from ingest.records import shallow_dict
 
@@ -95,7 +96,7 @@ def upsert_mentions(conn: Connection, rows: Sequence[MentionRow]) -> None:
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(_SQLITE_MENTION_UPSERT, [_sqlite_mention(row) for row in rows])
+        sqlite_driver(conn).executemany(_SQLITE_MENTION_UPSERT, map(_sqlite_mention, rows))
     else:
         conn.execute(_mention_upsert(conn), [shallow_dict(row) for row in rows])
 
@@ -127,6 +128,7 @@ _SQLITE_MENTION_UPSERT = (
 
 def _insert_flags_sqlite(conn: Connection, rows: Sequence[FlagRow]) -> list[int]:
     # sqlite3's executemany cannot return rows: one multi-row INSERT … RETURNING instead.
+    driver = sqlite_driver(conn)
     new_ids: list[int] = []
     for start in range(0, len(rows), _FLAG_ROWS_PER_STATEMENT):
         chunk = rows[start : start + _FLAG_ROWS_PER_STATEMENT]
@@ -136,7 +138,7 @@ def _insert_flags_sqlite(conn: Connection, rows: Sequence[FlagRow]) -> list[int]
             "ON CONFLICT (article_id, rule) DO NOTHING RETURNING id"
         )
         params = tuple(value for row in chunk for value in _sqlite_flag(row))
-        new_ids.extend(conn.exec_driver_sql(statement, params).scalars())
+        new_ids.extend(flag_id for (flag_id,) in driver.execute(statement, params))
     return sorted(new_ids)  # SQLite returns them in no promised order
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from ingest.db import sqlite_driver
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
 from ingest.models import Article, Feed, FetchLog, sqlite_utc_text
 from ingest.records import shallow_dict
@@ -389,12 +390,13 @@ def _insert_articles_sqlite(
     """
     stamp = sqlite_utc_text(now)
     params = [_sqlite_row(feed_id, draft, stamp) for draft in drafts]
-    conn.exec_driver_sql(_SQLITE_INSERT, params)
-    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    driver = sqlite_driver(conn)
+    driver.executemany(_SQLITE_INSERT, params)
+    (last,) = driver.execute("SELECT last_insert_rowid()").fetchone()
     first = last - len(params) + 1
-    stored = conn.exec_driver_sql(
+    (stored,) = driver.execute(
         "SELECT count(*) FROM articles WHERE id BETWEEN ? AND ?", (first, last)
-    ).scalar_one()
+    ).fetchone()
     if stored != len(params):  # cannot happen under the write lock; never write wrong ids
         raise RuntimeError(f"article ids {first}..{last} are not the rows just inserted")
     return list(range(first, last + 1))
@@ -419,9 +421,10 @@ def record_poll(conn: Connection, feed_id: int, values: dict[str, Any], event: F
             raise ValueError(f"not columns of feeds: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in columns)
         statement = _SQLITE_FEED_UPDATES[columns] = f"UPDATE feeds SET {assignments} WHERE id = ?"
-    conn.exec_driver_sql(statement, (*map(_sqlite_value, values.values()), feed_id))
+    driver = sqlite_driver(conn)
+    driver.execute(statement, (*map(_sqlite_value, values.values()), feed_id))
     logged = (feed_id, *map(_sqlite_value, (getattr(event, name) for name in _EVENT_FIELDS)))
-    conn.exec_driver_sql(_SQLITE_FETCH_LOG_INSERT, logged)
+    driver.execute(_SQLITE_FETCH_LOG_INSERT, logged)
 
 
 _FEED_COLUMNS = frozenset(_FEED_TABLE.c.keys())
