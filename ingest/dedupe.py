@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ingest.records import ParsedEntry, ParsedFeed, pickled_by_fields
+from ingest.records import ParsedEntry, ParsedFeed, pickled_by_fields, slot_init
 
 if TYPE_CHECKING:
     from ingest.match import MatchResult
@@ -106,6 +106,7 @@ def fingerprint(entry: ParsedEntry) -> str:
 
 
 @pickled_by_fields
+@slot_init
 @dataclass(frozen=True, slots=True)
 class EntryKeys:
     """An entry's identity and change keys, computed where it was parsed (ingest.prepare)."""
@@ -135,6 +136,7 @@ class StoredKey:
     fingerprint: str
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ArticleDraft:
     """A parsed entry with its identity keys and resolved dates, ready to be written."""

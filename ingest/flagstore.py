@@ -12,11 +12,12 @@ from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 
 from ingest.db import sqlite_driver
 from ingest.models import Article, Feed, Flag, Mention, sqlite_utc_text
-from ingest.records import shallow_dict
+from ingest.records import shallow_dict, slot_init
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class FlagRow:
     """A flag to be written."""
@@ -34,6 +35,7 @@ class FlagRow:
     raised_at: datetime
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class MentionRow:
     article_id: int

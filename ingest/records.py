@@ -6,7 +6,7 @@ Names say where a record stands: `Fetched*` came from HTTP, `Parsed*` from the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -37,6 +37,40 @@ def pickled_by_fields(cls: type[_Record]) -> type[_Record]:
         return (cls, (values(self),) if single else values(self))
 
     cls.__reduce__ = reduce  # type: ignore[method-assign,assignment]
+    return cls
+
+
+def slot_init(cls: type[_Record]) -> type[_Record]:
+    """Give a frozen slots dataclass an __init__ that stores each field through its slot.
+
+    The dataclass one sets every field with `object.__setattr__` (frozen forbids plain
+    assignment): 3.4 µs for 10 fields here, against 0.9 µs through the slots' own
+    setters. A feed of 40 entries makes about 250 such records, in its parser worker
+    and again in the daemon (unpickled). The instances stay frozen; fields with a
+    default factory, keyword-only fields and __post_init__ are refused.
+    """
+    declared = fields(cast(Any, cls))
+    if "__slots__" not in cls.__dict__ or not cast(Any, cls).__dataclass_params__.frozen:
+        raise TypeError(f"{cls.__name__}: not a frozen slots dataclass")
+    if hasattr(cls, "__post_init__") or any(
+        not f.init or f.kw_only or f.default_factory is not MISSING for f in declared
+    ):
+        raise TypeError(f"{cls.__name__}: a field this __init__ cannot make")
+    namespace: dict[str, Any] = {}
+    params = []
+    for f in declared:
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    body = "".join(f"    _set_{f.name}(self, {f.name})\n" for f in declared)
+    exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init  # type: ignore[misc,method-assign]
     return cls
 
 
@@ -76,6 +110,7 @@ class FetchedFeed:
 
 
 @pickled_by_fields
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ParsedEntry:
     guid: str | None

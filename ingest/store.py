@@ -28,7 +28,7 @@ from sqlalchemy import (
 from ingest.db import sqlite_driver
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
 from ingest.models import Article, Feed, FetchLog, sqlite_utc_text
-from ingest.records import shallow_dict
+from ingest.records import shallow_dict, slot_init
 
 # SQLite limits bound parameters per statement; stay well under it.
 _IN_CHUNK = 400
@@ -91,6 +91,7 @@ class FetchEvent:
     error: str | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class StoredArticle:
     """An article written by a poll: what matching and alerts need."""

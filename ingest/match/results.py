@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from ingest.records import pickled_by_fields
+from ingest.records import pickled_by_fields, slot_init
 
 Kind = Literal["entity", "keywords"]
 Priority = Literal["high", "medium", "low"]
@@ -17,6 +17,7 @@ FIELD_GAP = "\n\n"
 
 
 @pickled_by_fields
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Mention:
     """An alias or term found in a field: `fields[field][start:end] == text`."""
@@ -30,6 +31,7 @@ class Mention:
 
 
 @pickled_by_fields
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A flag to raise: a satisfied rule, or a mentioned entity/group whose priority is not off."""
@@ -44,6 +46,7 @@ class Hit:
 
 
 @pickled_by_fields
+@slot_init
 @dataclass(frozen=True, slots=True)
 class MatchResult:
     mentions: tuple[Mention, ...]
