@@ -1,0 +1,121 @@
+"""Compare two checkouts of ingest on one feed farm, their runs interleaved.
+
+    .venv/bin/python -m bench.compare BASELINE [--feeds 1000] [--runs 4] [--steady]
+
+BASELINE is another checkout (`git worktree add /tmp/base HEAD~1`); it runs with this
+venv and its own `ingest/` first on PYTHONPATH, against this checkout. Runs alternate
+(A B B A A B …) so that a machine whose speed drifts within minutes (this one's did, by
+a third in half an hour) puts the drift into both sides alike. Prints, per run and as
+medians: wall seconds, the CPU seconds of the daemon's process and of its parser
+workers, and the CPU of the daemon's database thread and of its event loop's thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.contenders import ROOT, Ingest, compile_bytecode
+from bench.feedfarm import Farm
+
+# Run in the daemon's process: ingest's CLI, with a thread that keeps each thread's CPU
+# clock (threads end before atexit) and a report at exit. The guard matters: spawn runs
+# this again in every parser worker.
+_THREADS = """
+import atexit, resource, sys, threading, time
+seen = {}
+def sample():
+    while True:
+        for thread in threading.enumerate():
+            try:
+                clock = time.pthread_getcpuclockid(thread.ident)
+                seen[(thread.name, thread.ident)] = time.clock_gettime(clock)
+            except (OSError, TypeError):
+                pass
+        time.sleep(0.05)
+def report():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    by_name = {}
+    for (name, _ident), cpu in seen.items():
+        by_name[name] = by_name.get(name, 0.0) + cpu
+    print(f"daemon={own.ru_utime + own.ru_stime:.3f} "
+          f"workers={workers.ru_utime + workers.ru_stime:.3f} "
+          f"db={sum(v for k, v in by_name.items() if k.startswith('ingest-db')):.3f} "
+          f"loop={by_name.get('MainThread', 0.0):.3f}", file=sys.stderr)
+if __name__ == "__main__":
+    threading.Thread(target=sample, daemon=True, name="bench-sampler").start()
+    atexit.register(report)
+    sys.argv = ["ingest", *sys.argv[1:]]
+    from ingest.entry import main
+    main()
+"""
+_REPORT = re.compile(r"daemon=([\d.]+) workers=([\d.]+) db=([\d.]+) loop=([\d.]+)")
+COLUMNS = ("wall", "daemon", "workers", "db", "loop")
+
+
+def one_cycle(farm: Farm, tree: Path, home: Path, steady: bool) -> tuple[float, ...]:
+    """One cold (or steady) `ingest run --once --all` of `tree`'s code, measured."""
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    ingest = Ingest(home, farm.urls(), home / "log.txt")
+    ingest.setup()
+    argv = ingest.argv()
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    if steady:
+        farm.set_round(0)
+        subprocess.run(argv, check=True, env=env, capture_output=True)
+        farm.set_round(1)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS, *argv[1:]], env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - started
+    report = _REPORT.search(done.stderr)
+    if done.returncode != 0 or report is None:
+        raise SystemExit(f"{tree}: ingest failed\n{done.stderr[-2000:]}")
+    return (wall, *(float(value) for value in report.groups()))
+
+
+def _row(name: str, figures: Sequence[float]) -> str:
+    return f"{name:8} " + " ".join(f"{c}={v:.2f}" for c, v in zip(COLUMNS, figures, strict=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("baseline", type=Path, help="the other checkout")
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=4, help="runs of each side")
+    parser.add_argument("--steady", action="store_true", help="the cycle after a round")
+    args = parser.parse_args()
+    trees = {"baseline": args.baseline.resolve(), "this": ROOT}
+    if not (trees["baseline"] / "ingest" / "daemon.py").is_file():
+        raise SystemExit(f"{args.baseline}: not a checkout of ingest")
+    compile_bytecode()
+    compileall.compile_dir(trees["baseline"] / "ingest", quiet=1)  # as for this side
+    results: dict[str, list[tuple[float, ...]]] = {name: [] for name in trees}
+    work = ROOT / "bench" / "out" / "compare"
+    with Farm(args.feeds) as farm:
+        for run in range(args.runs):
+            order = list(trees) if run % 2 == 0 else list(reversed(trees))
+            for name in order:
+                figures = one_cycle(farm, trees[name], work / name, args.steady)
+                results[name].append(figures)
+                print(_row(name, figures))
+    print(f"medians of {args.runs} ({'steady' if args.steady else 'cold'}, {args.feeds} feeds):")
+    for name, runs in results.items():
+        medians = [statistics.median(column) for column in zip(*runs, strict=True)]
+        print(_row(name, medians))
+
+
+if __name__ == "__main__":
+    main()
