@@ -8,6 +8,9 @@ venv and its own `ingest/` first on PYTHONPATH, against this checkout. Runs alte
 a third in half an hour) puts the drift into both sides alike. Prints, per run and as
 medians: wall seconds, the CPU seconds of the daemon's process and of its parser
 workers, and the CPU of the daemon's database thread and of its event loop's thread.
+The per-thread sampler keeps a thread alive at exit, so both sides free their heap at
+exit (`ingest.entry.exit_without_teardown` skips that otherwise): walls here run about
+0.3 s above `bench.run`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -24,42 +26,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.contenders import ROOT, Ingest, compile_bytecode
+from bench.contenders import CPU_REPORT, CPU_REPORTING_CLI, ROOT, Ingest, compile_bytecode
 from bench.feedfarm import Farm
 
-# Run in the daemon's process: ingest's CLI, with a thread that keeps each thread's CPU
-# clock (threads end before atexit) and a report at exit. The guard matters: spawn runs
-# this again in every parser worker.
-_THREADS = """
-import atexit, resource, sys, threading, time
-seen = {}
-def sample():
-    while True:
-        for thread in threading.enumerate():
-            try:
-                clock = time.pthread_getcpuclockid(thread.ident)
-                seen[(thread.name, thread.ident)] = time.clock_gettime(clock)
-            except (OSError, TypeError):
-                pass
-        time.sleep(0.05)
-def report():
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
-    by_name = {}
-    for (name, _ident), cpu in seen.items():
-        by_name[name] = by_name.get(name, 0.0) + cpu
-    print(f"daemon={own.ru_utime + own.ru_stime:.3f} "
-          f"workers={workers.ru_utime + workers.ru_stime:.3f} "
-          f"db={sum(v for k, v in by_name.items() if k.startswith('ingest-db')):.3f} "
-          f"loop={by_name.get('MainThread', 0.0):.3f}", file=sys.stderr)
-if __name__ == "__main__":
-    threading.Thread(target=sample, daemon=True, name="bench-sampler").start()
-    atexit.register(report)
-    sys.argv = ["ingest", *sys.argv[1:]]
-    from ingest.entry import main
-    main()
-"""
-_REPORT = re.compile(r"daemon=([\d.]+) workers=([\d.]+) db=([\d.]+) loop=([\d.]+)")
 COLUMNS = ("wall", "daemon", "workers", "db", "loop")
 
 
@@ -77,10 +46,13 @@ def one_cycle(farm: Farm, tree: Path, home: Path, steady: bool) -> tuple[float, 
         farm.set_round(1)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _THREADS, *argv[1:]], env=env, capture_output=True, text=True
+        [sys.executable, "-c", CPU_REPORTING_CLI, *argv[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - started
-    report = _REPORT.search(done.stderr)
+    report = CPU_REPORT.search(done.stderr)
     if done.returncode != 0 or report is None:
         raise SystemExit(f"{tree}: ingest failed\n{done.stderr[-2000:]}")
     return (wall, *(float(value) for value in report.groups()))

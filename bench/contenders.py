@@ -10,6 +10,7 @@ from __future__ import annotations
 import compileall
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -25,6 +26,43 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 INGEST = str(BIN / "ingest")
 PYTHON = sys.executable
+
+
+# ingest's CLI in the daemon's process (`bench.compare`, `bench.profile_ingest --profiler
+# split`), with a thread that keeps each thread's CPU clock (threads end before atexit)
+# and a report at exit: the daemon's process, its parser workers (reaped children), its
+# database thread and its event loop. The guard matters: spawn runs this again in every
+# parser worker.
+CPU_REPORTING_CLI = """
+import atexit, resource, sys, threading, time
+seen = {}
+def sample():
+    while True:
+        for thread in threading.enumerate():
+            try:
+                clock = time.pthread_getcpuclockid(thread.ident)
+                seen[(thread.name, thread.ident)] = time.clock_gettime(clock)
+            except (OSError, TypeError):
+                pass
+        time.sleep(0.05)
+def report():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    by_name = {}
+    for (name, _ident), cpu in seen.items():
+        by_name[name] = by_name.get(name, 0.0) + cpu
+    print(f"daemon={own.ru_utime + own.ru_stime:.3f} "
+          f"workers={workers.ru_utime + workers.ru_stime:.3f} "
+          f"db={sum(v for k, v in by_name.items() if k.startswith('ingest-db')):.3f} "
+          f"loop={by_name.get('MainThread', 0.0):.3f}", file=sys.stderr)
+if __name__ == "__main__":
+    threading.Thread(target=sample, daemon=True, name="bench-sampler").start()
+    atexit.register(report)
+    sys.argv = ["ingest", *sys.argv[1:]]
+    from ingest.entry import main
+    main()
+"""
+CPU_REPORT = re.compile(r"daemon=([\d.]+) workers=([\d.]+) db=([\d.]+) loop=([\d.]+)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.profile_ingest --feeds 1000 [--steady] [--profiler ...]
 
 --profiler: pyinstrument (default), py-spy (every process), cprofile, split (CPU of the
-daemon's process against its parser workers), none.
+daemon's process, its parser workers, its database thread and its event loop), none.
 
 Writes the profile to bench/out/profile-*.txt; the timings are printed.
 """
@@ -18,27 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.contenders import ROOT, Ingest, TreeMemory
+from bench.contenders import CPU_REPORTING_CLI, ROOT, Ingest, TreeMemory
 from bench.feedfarm import Farm
 
 OUT = ROOT / "bench" / "out"
-
-
-# `--profiler split`: ingest's CLI in a process that reports, at exit, its own CPU time
-# and its children's (the parser workers). The guard matters: spawn runs this again.
-_SPLIT = """
-import atexit, resource, sys
-def report():
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(f"daemon process cpu {own.ru_utime + own.ru_stime:.2f} s; "
-          f"parser workers cpu {workers.ru_utime + workers.ru_stime:.2f} s", file=sys.stderr)
-if __name__ == "__main__":
-    atexit.register(report)
-    sys.argv = ["ingest", *sys.argv[1:]]
-    from ingest.entry import main
-    main()
-"""
 
 
 def main() -> None:
@@ -79,7 +62,7 @@ def main() -> None:
             ]
         if args.profiler == "split":
             # The daemon's own process against its parser workers: which one is the limit.
-            argv = [sys.executable, "-c", _SPLIT, *argv[1:]]
+            argv = [sys.executable, "-c", CPU_REPORTING_CLI, *argv[1:]]
         if args.profiler == "cprofile":
             report = OUT / f"profile-{'steady' if args.steady else 'cold'}.prof"
             argv = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "ingest", *argv[1:]]

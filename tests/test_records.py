@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from ingest.dedupe import ArticleDraft, EntryKeys, with_keys
+from ingest.flagstore import FlagRow, MentionRow
 from ingest.match import Hit, MatchResult, Mention
 from ingest.parse import parse_feed
 from ingest.prepare import WatchlistText, with_matches
 from ingest.records import ParsedEntry, shallow_dict, slot_init
+from ingest.store import StoredArticle
 from ingest.watchlist import parse_watchlist_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +83,7 @@ def test_slot_init_refuses_what_its_init_cannot_build() -> None:
 
 def test_records_on_the_hot_path_use_slot_init() -> None:
     # Every record made per entry: a dataclass __init__ here costs 2-3 µs a record.
-    for cls in (ParsedEntry, EntryKeys, ArticleDraft, Mention, Hit, MatchResult):
+    hot = (ParsedEntry, EntryKeys, ArticleDraft, Mention, Hit, MatchResult)
+    for cls in (*hot, FlagRow, MentionRow, StoredArticle):
         names = cls.__init__.__code__.co_names  # a dataclass's: object.__setattr__
         assert names and all(name.startswith("_set_") for name in names)
