@@ -134,7 +134,9 @@ def test_digest_files_are_built_once_and_mailed(
     settings = instance.settings
     engine = create_db_engine(settings.database)
     now = datetime.now(UTC)
-    day = (now + timedelta(days=1)).date()  # the period that contains the flag just raised
+    # The period that contains the flag just raised: it ends at the next 07:00 (today's
+    # before 07:00 UTC, tomorrow's after it).
+    day = due_day(now, "07:00", ZoneInfo("UTC")) + timedelta(days=1)
     run = produce_daily_digest(engine, settings, day, now)
     assert run is not None and run.flags >= 1 and run.emailed
     assert sorted(p.name for p in run.files) == [f"{day}.html", f"{day}.json", f"{day}.md"]
