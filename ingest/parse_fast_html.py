@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from html import unescape
 from itertools import compress
 
@@ -168,12 +169,22 @@ def _text(html: str, tags: list[str] | None) -> str:
     marked = _marked(tags, names, lowered)
     if "<" in marked or marked.rstrip().endswith("&"):
         return html_to_text(html)
-    return _layout(unescape(marked))
+    if "&" in marked:
+        # The HTML parser unescapes each text between two tags on its own: "&amp</b>;"
+        # is "&;", where unescaping the joined text would make one "&amp;" of it.
+        return _layout(_marked(tags, names, lowered, unescape))
+    return _layout(marked)
 
 
-def _marked(tags: list[str], names: list[str], lowered: dict[str, str]) -> str:
+def _marked(
+    tags: list[str],
+    names: list[str],
+    lowered: dict[str, str],
+    text: Callable[[str], str] | None = None,
+) -> str:
     """The text with each tag replaced by its marker: a paragraph for a block, a line for
-    <br> (but not </br>), a space for a cell, nothing for the rest."""
+    <br> (but not </br>), a space for a cell, nothing for the rest; with `text` applied to
+    each text between tags."""
     mark_of = {name: _MARKS.get(low, "") for name, low in lowered.items()}
     marks = list(map(mark_of.__getitem__, names))
     if _LINE in mark_of.values():
@@ -181,7 +192,7 @@ def _marked(tags: list[str], names: list[str], lowered: dict[str, str]) -> str:
             if closing and marks[index] == _LINE:
                 marks[index] = ""
     pieces = [""] * (2 * len(names) + 1)
-    pieces[0::2] = tags[0::_STRIDE]
+    pieces[0::2] = tags[0::_STRIDE] if text is None else map(text, tags[0::_STRIDE])
     pieces[1::2] = marks
     return "".join(pieces)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.feedfarm import FeedGenerator, load_vocabulary
@@ -201,6 +201,7 @@ BASES = ["https://feeds.example.net/feeds/a.xml", "http://127.0.0.1:8080/site/x/
 
 @quick
 @given(markup)
+@example("&amp</br>;")  # an entity cut by a tag that leaves nothing: "&;", not "&"
 def test_fast_html_to_text_is_html_to_text_on_any_markup(html: str) -> None:
     assert fast_html_to_text(html) == html_to_text(html)
 
