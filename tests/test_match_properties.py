@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ahocorasick_rs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.match import Matcher, compile_matcher, normalize
+from ingest.match.automaton import _char_ends
 from ingest.match.normalize import _general, skeletonize
 from ingest.match.sentences import Segments, sentence_spans
 from ingest.watchlist import load_watchlist
@@ -133,3 +135,28 @@ def test_the_sentence_around_an_offset_is_a_sentence_of_the_text(text: str) -> N
     for index, char in enumerate(text):
         if char.isalnum():
             assert Segments(text).sentence_of(index) in spans
+
+
+@common
+@given(texts, st.data())
+def test_every_occurrence_of_a_key_is_found_at_its_character_offsets(
+    text: str, data: st.DataObject
+) -> None:
+    # The automaton runs over the skeleton's UTF-8 bytes; Arabic letters are two bytes
+    # each, so its offsets must be turned back into the skeleton's character offsets.
+    skeleton = skeletonize(text).text
+    pairs = st.tuples(st.integers(0, len(skeleton) - 1), st.integers(1, 6))
+    keys = sorted({skeleton[i : i + n] for i, n in data.draw(st.lists(pairs, min_size=1))})
+    automaton = ahocorasick_rs.BytesAhoCorasick(
+        [key.encode("utf-8") for key in keys], matchkind=ahocorasick_rs.MatchKind.Standard
+    )
+    encoded = skeleton.encode("utf-8")
+    hits = automaton.find_matches_as_indexes(encoded, overlapping=True)
+    found = sorted(_char_ends(encoded, hits, ascii=skeleton.isascii()))
+    expected = sorted(
+        (number, end)
+        for number, key in enumerate(keys)
+        for end in range(len(key), len(skeleton) + 1)
+        if skeleton[end - len(key) : end] == key
+    )
+    assert found == expected
