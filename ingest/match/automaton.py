@@ -12,8 +12,9 @@ text (with pyahocorasick: 12 µs instead of 9 µs per 1,000 English characters a
 
 The automaton is the Rust aho-corasick crate's (ahocorasick_rs), run over the UTF-8
 bytes of the skeleton: about 6 µs per 1,000 English characters at 10,000 aliases on
-the benchmark machine, against pyahocorasick's 10-12 µs; Arabic (two bytes a letter)
-about as fast as before. What is left to check in Python, per candidate only:
+the benchmark machine, against pyahocorasick's 10-12 µs; Arabic (two bytes a letter) a
+little slower than before (7% in bench_match). What is left to check in Python, per
+candidate only:
 
 - keyword endings (" truck" + "s"/"ed"/"ing"…, " شاحن" + "ات");
 - digits, which the skeleton collapses like letters ("tower 2"): the original
