@@ -14,9 +14,11 @@ def main() -> None:
     import sys
 
     if sys.argv[1:2] == ["run"]:
-        from ingest.parse_pool import prestart
+        from ingest.parse_pool import prestart, prestart_rest
 
         prestart()  # its start-up overlaps the imports below
+        if "--once" in sys.argv[2:]:
+            prestart_rest()
     from ingest.cli import main as cli_main
     from ingest.runtime import settle_heap
 

@@ -978,3 +978,49 @@ def test_a_prestarted_worker_is_adopted_by_the_next_pool() -> None:
     adopted, started, result = asyncio.run(run())
     assert adopted and started == 1 and not parse_pool._prestarted
     assert isinstance(result, ParsedFeed) and len(result.entries) == 6
+
+
+def test_run_once_prestarts_a_second_worker_that_the_pool_adopts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `ingest run --once` also spawns one worker of the rest lane at start; the pool takes
+    # it over and its other workers come as parses call for them.
+    from ingest import parse_pool
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    parse_pool.prestart_rest()
+    prestarted = parse_pool._prestarted_rest[0]
+
+    async def run() -> tuple[bool, int, int, bool]:
+        pool = ParserPool(workers=3)
+        try:
+            pool.start()
+            adopted, at_start = pool._rest is prestarted, pool.started
+            body = fixture_body("rss20.xml")
+            results = await asyncio.gather(
+                *(pool.parse(body, url=URL, content_type=None) for _ in range(12))
+            )
+            parsed = all(isinstance(r, ParsedFeed) and len(r.entries) == 6 for r in results)
+            return adopted, at_start, pool.started, parsed
+        finally:
+            pool.close()
+
+    adopted, at_start, after, parsed = asyncio.run(run())
+    assert adopted and not parse_pool._prestarted_rest
+    assert at_start == 2 and 2 <= after <= 3 and parsed
+
+
+def test_a_prestarted_rest_lane_of_another_size_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ingest import parse_pool
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    parse_pool.prestart_rest()
+    pool = ParserPool(workers=2)  # configured: a rest lane of one, not two
+    try:
+        assert pool._rest is None and not parse_pool._prestarted_rest
+        pool.start()
+        assert pool.started == 1  # the first worker only: the rest come with a backlog
+    finally:
+        pool.close()
