@@ -70,11 +70,11 @@ class ParserPool:
         self.parser = parser
         self.backlog = max(1, backlog)
         self.workers = (os.cpu_count() or 1) if workers is None else workers
-        self._first = _adopt_prestarted(self.workers) or (
+        self._first = _adopt_prestarted(_prestarted, 1 if self.workers else 0) or (
             self._new_lane(1) if self.workers else None
         )
         # The other workers, once a backlog calls for them (or prestarted for `run --once`).
-        self._rest: _Lane | None = _adopt_prestarted_rest(self.workers - 1)
+        self._rest = _adopt_prestarted(_prestarted_rest, self.workers - 1)
         self._closed = False
 
     @staticmethod
@@ -98,6 +98,7 @@ class ParserPool:
     def started(self) -> int:
         """Worker processes started so far (the pool grows under a backlog)."""
         lanes = (self._first, self._rest)
+        # Processes, not lane sizes: a lane's executor spawns its workers as parses come.
         return sum(len(lane.executor._processes or {}) for lane in lanes if lane is not None)
 
     async def parse(
@@ -200,23 +201,15 @@ def prestart_rest() -> None:
         _prestarted_rest.append(lane)
 
 
-def _adopt_prestarted_rest(size: int) -> _Lane | None:
-    if not _prestarted_rest:
+def _adopt_prestarted(waiting: list[_Lane], size: int) -> _Lane | None:
+    """The lane prestarted in `waiting` if it has the `size` this pool wants, else None
+    (it is shut down: `parse.workers` asked for another size, or 0: parse inline)."""
+    if not waiting:
         return None
-    lane = _prestarted_rest.pop()
+    lane = waiting.pop()
     if lane.size == size:
         return lane
-    lane.executor.shutdown(wait=False, cancel_futures=True)  # another size was configured
-    return None
-
-
-def _adopt_prestarted(workers: int) -> _Lane | None:
-    if not _prestarted:
-        return None
-    lane = _prestarted.pop()
-    if workers:
-        return lane
-    lane.executor.shutdown(wait=False, cancel_futures=True)  # parse inline: not needed
+    lane.executor.shutdown(wait=False, cancel_futures=True)
     return None
 
 
