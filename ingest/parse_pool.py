@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -220,6 +221,7 @@ def _warm(lane: _Lane) -> None:
 
 
 def _init_worker() -> None:
+    gc.disable()  # the imports build only long-lived objects; settle_heap turns it on
     import ingest.prepare  # noqa: F401  (the matcher's tables are built on import)
 
     settle_heap()

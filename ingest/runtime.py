@@ -26,6 +26,7 @@ def settle_heap() -> None:
     _settled = True
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()  # the console script and the workers import with it off
 
 
 def settle_more() -> None:

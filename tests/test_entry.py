@@ -41,3 +41,30 @@ def test_a_usage_error_keeps_its_code_and_message(tmp_path: Path) -> None:
     done = ingest("run", "--once", "--config", str(tmp_path / "missing.toml"))
     assert done.returncode == 2
     assert "configuration file not found" in done.stderr
+
+
+def test_the_collector_is_back_on_once_started() -> None:
+    # Start-up imports with the collector off; a daemon left that way would keep every
+    # reference cycle its polls make, growing for as long as it runs.
+    probe = (
+        "import gc, sys, ingest.cli\n"
+        "ingest.cli.main = lambda: print('collector on' if gc.isenabled() else 'off')\n"
+        "sys.argv = ['ingest', 'version']\n"
+        "from ingest.entry import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "collector on"
+
+
+def test_a_parser_worker_runs_with_the_collector_on() -> None:
+    import gc
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ingest.parse_pool import _init_worker
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker) as pool:
+        assert pool.submit(gc.isenabled).result(timeout=60) is True
