@@ -80,6 +80,10 @@ def measure(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None
     run. Not wait4's ru_maxrss: Linux keeps in it the size of the process before exec,
     i.e. of this harness at fork time, which holds the whole farm (670 MB at 10,000 feeds).
     """
+    # Setting up (a restored snapshot: the database's 150 MB at 1,000 feeds) leaves dirty
+    # pages behind; written back during the run, they slowed whoever ran next, by up to
+    # a quarter of a steady cycle.
+    os.sync()
     with log.open("ab") as out:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
@@ -146,6 +150,10 @@ def _hwm_kib(pid: int) -> int:
 
 
 def run_checked(argv: Sequence[str], *, log: Path) -> None:
+    # Setting up (a restored snapshot: the database's 150 MB at 1,000 feeds) leaves dirty
+    # pages behind; written back during the run, they slowed whoever ran next, by up to
+    # a quarter of a steady cycle.
+    os.sync()
     with log.open("ab") as out:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
