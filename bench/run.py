@@ -61,6 +61,14 @@ def median(results: list[Measurement]) -> Measurement:
 Factory = Callable[[Path, list[str], Path], Contender]
 
 
+_STARTED = time.perf_counter()
+
+
+def progress(step: str) -> None:
+    """A step, after the seconds the suite has run: where its time goes, from the log."""
+    print(f"{time.perf_counter() - _STARTED:6.0f} s  {step}", flush=True)
+
+
 def contenders(names: list[str]) -> dict[str, Factory]:
     available: dict[str, Factory] = {
         "ingest": lambda home, urls, log: Ingest(home, urls, log),
@@ -79,6 +87,7 @@ def bench_size(
     work.mkdir(parents=True)
     log = work / "commands.log"
     results: dict[str, dict[str, Measurement]] = {}
+    progress(f"[{feeds}] rendering the farm")
     with Farm(feeds, seed=7, churn=0.1, workers=2, stop_after=3000) as farm:
         sizes = farm.sizes()
         full = measure_rate(farm, 2.0, conditional=False)
@@ -111,7 +120,7 @@ def bench_size(
             for name, make in makers.items():
                 if run >= counts[name]:
                     continue
-                print(f"[{feeds}] {name} cold {run + 1}/{counts[name]}", flush=True)
+                progress(f"[{feeds}] {name} cold {run + 1}/{counts[name]}")
                 home = work / f"{name}-{run}"
                 contender = make(home, urls, log)
                 contender.setup()
@@ -126,7 +135,7 @@ def bench_size(
             for name, make in makers.items():
                 if run >= counts[name] or name == "ingest-feedparser":
                     continue
-                print(f"[{feeds}] {name} steady {run + 1}/{counts[name]}", flush=True)
+                progress(f"[{feeds}] {name} steady {run + 1}/{counts[name]}")
                 contender = make(work / f"{name}-steady", urls, log)
                 contender.restore(work / f"{name}.snapshot")
                 steady[name].append(contender.run())
@@ -176,6 +185,7 @@ def bench_rss(feeds: int, runs: int, lines: list[str]) -> Measurement:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     found = []
+    progress(f"[{feeds}] peak memory")
     with Farm(feeds, seed=8, workers=2, stop_after=1200) as farm:
         for run in range(runs):
             contender = Ingest(work / f"ingest-{run}", farm.urls(), work / "commands.log")
@@ -253,7 +263,7 @@ def target_lines(
 
 def bench_script(argv: list[str], title: str, lines: list[str]) -> str:
     """Run a benchmark script, quote its output under `title`; the output back."""
-    print(f"{title}", flush=True)
+    progress(title)
     started = time.perf_counter()
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     lines += [
@@ -286,6 +296,7 @@ def digest_seconds(output: str) -> float | None:
 
 def bench_bytes(feeds: int, lines: list[str]) -> None:
     """Database bytes per stored article, SQLite and PostgreSQL, after one cold cycle."""
+    progress("database bytes per article")
     work = OUT / "bytes"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
