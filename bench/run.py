@@ -416,7 +416,8 @@ def main() -> None:
         "restored from a snapshot) after a round in which 10% of the feeds got 1-3 new items; "
         "every contender sends conditional GETs. ingest runs with its default settings except "
         "`allow_private_networks = true` (the farm is on 127.0.0.1) and `[fulltext] enabled = "
-        "false` (page fetching is a feature the peers lack).",
+        "false` (page fetching is a feature the peers lack). Each measured run starts after a "
+        "sync, with no dirty pages left by the setup or by the contender before.",
         "",
     ]
     sized: dict[int, dict[str, dict[str, Measurement]]] = {}
