@@ -46,7 +46,10 @@ def one_cycle(farm: Farm, tree: Path, home: Path, steady: bool) -> tuple[float, 
         farm.set_round(1)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", CPU_REPORTING_CLI, *argv[1:]],
+        # -P: no current directory first on sys.path. Run from this checkout (as the
+        # docstring says to), `-c` put it ahead of PYTHONPATH, and the baseline ran this
+        # checkout's code too.
+        [sys.executable, "-P", "-c", CPU_REPORTING_CLI, *argv[1:]],
         env=env,
         capture_output=True,
         text=True,
