@@ -19,11 +19,9 @@ def main() -> None:
     # tenth of the import time). `settle_heap` turns it back on, with the heap frozen.
     gc.disable()
     if sys.argv[1:2] == ["run"]:
-        from ingest.parse_pool import prestart, prestart_rest
+        from ingest.parse_pool import prestart
 
         prestart()  # its start-up overlaps the imports below
-        if "--once" in sys.argv[2:]:
-            prestart_rest()
     from ingest.cli import main as cli_main
     from ingest.runtime import settle_heap
 

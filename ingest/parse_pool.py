@@ -74,8 +74,7 @@ class ParserPool:
         self._first = _adopt_prestarted(_prestarted, 1 if self.workers else 0) or (
             self._new_lane(1) if self.workers else None
         )
-        # The other workers, once a backlog calls for them (or prestarted for `run --once`).
-        self._rest = _adopt_prestarted(_prestarted_rest, self.workers - 1)
+        self._rest: _Lane | None = None  # the other workers, once a backlog calls for them
         self._closed = False
 
     @staticmethod
@@ -166,7 +165,6 @@ class ParserPool:
 
 
 _prestarted: list[_Lane] = []
-_prestarted_rest: list[_Lane] = []
 
 
 def prestart() -> None:
@@ -180,26 +178,6 @@ def prestart() -> None:
         lane = ParserPool._new_lane(1)
         _warm(lane)
         _prestarted.append(lane)
-
-
-def prestart_rest() -> None:
-    """For `run --once`: spawn a second worker at start too, in a lane for the rest.
-
-    A one-shot cycle polls everything due at once. On a first cycle the pool grew within
-    its first second anyway, and that worker's start-up (~0.3 s of CPU) then competed
-    with the first polls; spawned now, it runs beside the daemon's imports. On later
-    cycles it shares the changed feeds with the first worker. On 1,000 farm feeds
-    (bench.compare, interleaved, medians of 4-6 runs), three comparisons each: cold 1.5-3.2%
-    faster; steady 8-10% faster twice and 15% slower once, on a machine whose speed
-    drifted by a third within that run. Only one worker is spawned here however many the
-    lane may hold: the executor spawns the others as parses call for them. A daemon that
-    keeps running still grows its pool only when work calls for it.
-    """
-    size = (os.cpu_count() or 1) - 1
-    if size > 0 and not _prestarted_rest:
-        lane = ParserPool._new_lane(size)
-        lane.executor.submit(_warm_worker)
-        _prestarted_rest.append(lane)
 
 
 def _adopt_prestarted(waiting: list[_Lane], size: int) -> _Lane | None:
