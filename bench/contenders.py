@@ -150,10 +150,6 @@ def _hwm_kib(pid: int) -> int:
 
 
 def run_checked(argv: Sequence[str], *, log: Path) -> None:
-    # Setting up (a restored snapshot: the database's 150 MB at 1,000 feeds) leaves dirty
-    # pages behind; written back during the run, they slowed whoever ran next, by up to
-    # a quarter of a steady cycle.
-    os.sync()
     with log.open("ab") as out:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
