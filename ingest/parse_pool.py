@@ -71,7 +71,7 @@ class ParserPool:
         self.parser = parser
         self.backlog = max(1, backlog)
         self.workers = (os.cpu_count() or 1) if workers is None else workers
-        self._first = _adopt_prestarted(_prestarted, 1 if self.workers else 0) or (
+        self._first = _adopt_prestarted(1 if self.workers else 0) or (
             self._new_lane(1) if self.workers else None
         )
         self._rest: _Lane | None = None  # the other workers, once a backlog calls for them
@@ -180,12 +180,12 @@ def prestart() -> None:
         _prestarted.append(lane)
 
 
-def _adopt_prestarted(waiting: list[_Lane], size: int) -> _Lane | None:
-    """The lane prestarted in `waiting` if it has the `size` this pool wants, else None
-    (it is shut down: `parse.workers` asked for another size, or 0: parse inline)."""
-    if not waiting:
+def _adopt_prestarted(size: int) -> _Lane | None:
+    """The prestarted lane if it has the `size` this pool wants, else None (it is shut
+    down: `parse.workers` asked for another size, or 0: parse inline)."""
+    if not _prestarted:
         return None
-    lane = waiting.pop()
+    lane = _prestarted.pop()
     if lane.size == size:
         return lane
     lane.executor.shutdown(wait=False, cancel_futures=True)
