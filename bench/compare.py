@@ -1,6 +1,7 @@
 """Compare two checkouts of ingest on one feed farm, their runs interleaved.
 
     .venv/bin/python -m bench.compare BASELINE [--feeds 1000] [--runs 4] [--steady]
+        [--parser feedparser]
 
 BASELINE is another checkout (`git worktree add /tmp/base HEAD~1`); it runs with this
 venv and its own `ingest/` first on PYTHONPATH, against this checkout. Runs alternate
@@ -32,11 +33,13 @@ from bench.feedfarm import Farm
 COLUMNS = ("wall", "daemon", "workers", "db", "loop")
 
 
-def one_cycle(farm: Farm, tree: Path, home: Path, steady: bool) -> tuple[float, ...]:
+def one_cycle(
+    farm: Farm, tree: Path, home: Path, steady: bool, parser: str = "auto"
+) -> tuple[float, ...]:
     """One cold (or steady) `ingest run --once --all` of `tree`'s code, measured."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    ingest = Ingest(home, farm.urls(), home / "log.txt")
+    ingest = Ingest(home, farm.urls(), home / "log.txt", parser=parser)
     ingest.setup()
     argv = ingest.argv()
     env = dict(os.environ, PYTHONPATH=str(tree))
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=4, help="runs of each side")
     parser.add_argument("--steady", action="store_true", help="the cycle after a round")
+    parser.add_argument("--parser", default="auto", help="ingest's --parser, both sides")
     args = parser.parse_args()
     trees = {"baseline": args.baseline.resolve(), "this": ROOT}
     if not (trees["baseline"] / "ingest" / "daemon.py").is_file():
@@ -83,7 +87,7 @@ def main() -> None:
         for run in range(args.runs):
             order = list(trees) if run % 2 == 0 else list(reversed(trees))
             for name in order:
-                figures = one_cycle(farm, trees[name], work / name, args.steady)
+                figures = one_cycle(farm, trees[name], work / name, args.steady, args.parser)
                 results[name].append(figures)
                 print(_row(name, figures))
     print(f"medians of {args.runs} ({'steady' if args.steady else 'cold'}, {args.feeds} feeds):")

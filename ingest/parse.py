@@ -23,6 +23,7 @@ from feedparser.api import LooseFeedParser, StrictFeedParser
 from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 
 from ingest.errors import NotAFeedError, ParseError
+from ingest.feedparser_dict import skip_detour_for_plain_keys
 from ingest.feedparser_urls import memoize_url_functions
 from ingest.htmltext import (
     capped,
@@ -59,6 +60,7 @@ _HTML_START = re.compile(r"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", 
 PARSERS = ("auto", "feedparser")
 
 memoize_url_functions()
+skip_detour_for_plain_keys()
 
 
 def parse_feed(

@@ -923,39 +923,88 @@ def test_damaged_fixtures_only_ever_raise_parse_error(name: str, at: int, junk: 
         parse_feed(damaged, url=URL, content_type=None)
 
 
-def test_remembered_url_joins_leave_every_parse_as_feedparser_makes_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # ingest.feedparser_urls caches two of feedparser's URL functions; every fixture
-    # (xml:base, relative links, javascript: URIs, broken XML) and farm feeds of all
-    # three formats must parse to the same records with feedparser's own functions.
-    import feedparser.urls
-
+def _every_feed_through_feedparser() -> list[object]:
+    """Every fixture (xml:base, relative links, javascript: URIs, broken XML) and farm
+    feeds of all three formats, parsed with `--parser feedparser`: records or errors."""
     from bench.feedfarm import FeedGenerator, load_vocabulary
-    from ingest.feedparser_urls import _USERS
 
     generator = FeedGenerator(12, 7, 0.1, load_vocabulary())
     bodies = [(p.name, p.read_bytes()) for p in sorted(FEEDS.iterdir()) if p.is_file()]
     bodies += [(f"farm-{i}", generator.body(i, 0)) for i in range(12)]
     base = "https://feeds.example.net/dir/feed.xml"
+    out: list[object] = []
+    for name, body in bodies:
+        try:
+            out.append(parse_feed(body, url=base, content_type=None, parser="feedparser"))
+        except ParseError as exc:
+            out.append((name, str(exc)))
+    return out
 
-    def parse_all() -> list[object]:
-        out: list[object] = []
-        for name, body in bodies:
-            try:
-                out.append(parse_feed(body, url=base, content_type=None, parser="feedparser"))
-            except ParseError as exc:
-                out.append((name, str(exc)))
-        return out
+
+def test_remembered_url_joins_leave_every_parse_as_feedparser_makes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ingest.feedparser_urls caches two of feedparser's URL functions; every feed must
+    # parse to the same records with feedparser's own functions.
+    import feedparser.urls
+
+    from ingest.feedparser_urls import _USERS
 
     cached = feedparser.urls.make_safe_absolute_uri
     assert hasattr(cached, "cache_info"), "the cache is not installed"
-    remembered = parse_all()
+    remembered = _every_feed_through_feedparser()
     assert cached.cache_info().hits > 0  # type: ignore[attr-defined]
     for name, modules in _USERS.items():
         for module in modules:
             monkeypatch.setattr(module, name, getattr(module, name).__wrapped__)
-    assert parse_all() == remembered
+    assert _every_feed_through_feedparser() == remembered
+
+
+def test_plain_key_lookups_leave_every_parse_as_feedparser_makes_it() -> None:
+    from feedparser.util import FeedParserDict
+
+    from ingest import feedparser_dict
+
+    assert FeedParserDict.get is feedparser_dict._get, "the shortcut is not installed"
+    shortcut = _every_feed_through_feedparser()
+    feedparser_dict.restore_originals()
+    try:
+        original = _every_feed_through_feedparser()
+    finally:
+        feedparser_dict.skip_detour_for_plain_keys()
+    assert shortcut == original
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {},
+        {"summary": "s", "href": "h", "id": "i", "updated": "u", "published": "p"},
+        {"subtitle": "t", "published": "p", "published_parsed": (2026,), "tags": []},
+        {"tags": [{"term": "war"}], "links": [{"rel": "license", "href": "l"}]},
+        {"links": [{"rel": "enclosure", "href": "e"}], "value": "", "type": "text/html"},
+    ],
+)
+def test_plain_key_lookups_answer_as_feedparser_does(content: dict[str, object]) -> None:
+    # Every key feedparser treats specially (legacy keys, aliases) and plain ones,
+    # present or not: .get, `in` and has_key give what feedparser's own methods give.
+    import warnings
+
+    from feedparser.util import FeedParserDict
+
+    from ingest import feedparser_dict
+
+    legacy = ["category", "enclosures", "license", "updated", "updated_parsed"]
+    keys = [*legacy, *FeedParserDict.keymap, *content, "value", "type", "missing", "base64"]
+    data = FeedParserDict(content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # updated -> published
+        for key in keys:
+            for default in (None, 0, "fallback"):
+                expected = feedparser_dict._original_get(data, key, default)
+                assert data.get(key, default) == expected, key
+            assert (key in data) is feedparser_dict._original_contains(data, key), key
+            assert data.has_key(key) is feedparser_dict._original_contains(data, key), key
 
 
 def test_a_prestarted_worker_is_adopted_by_the_next_pool() -> None:
