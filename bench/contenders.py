@@ -55,6 +55,8 @@ def report():
           f"workers={workers.ru_utime + workers.ru_stime:.3f} "
           f"db={sum(v for k, v in by_name.items() if k.startswith('ingest-db')):.3f} "
           f"loop={by_name.get('MainThread', 0.0):.3f}", file=sys.stderr)
+    print("threads: " + " ".join(f"{k}={v:.3f}" for k, v in sorted(by_name.items())),
+          file=sys.stderr)
 if __name__ == "__main__":
     threading.Thread(target=sample, daemon=True, name="bench-sampler").start()
     atexit.register(report)
