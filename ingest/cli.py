@@ -40,9 +40,10 @@ from ingest.cli_fulltext import fulltext_command
 from ingest.cli_match import match_command
 from ingest.cli_watch import watch_app
 from ingest.db import check_schema, create_db_engine, current_revision, head_revision, upgrade
+from ingest.feedstore import feed_statuses
 from ingest.flagstore import flagged_article_ids
 from ingest.pagestore import PageCounts, page_counts
-from ingest.store import ExportedArticle, feed_statuses, iter_articles
+from ingest.store import ExportedArticle, iter_articles
 
 app = typer.Typer(
     name="ingest",

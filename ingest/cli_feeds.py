@@ -15,8 +15,8 @@ from ingest import feedsfile
 from ingest.cli_common import ConfigOption, call, console, errors_as_exit_codes, fail, settings_for
 from ingest.db import check_schema, create_db_engine
 from ingest.errors import StorageError
+from ingest.feedstore import sync_feeds
 from ingest.settings import Settings, format_duration, parse_duration
-from ingest.store import sync_feeds
 
 feeds_app = typer.Typer(
     help="List, add, remove, import and export the feeds to poll (the OPML file).",

@@ -32,6 +32,7 @@ from ingest.digest.job import produce_daily_digest, send_alerts
 from ingest.digest.period import due_day
 from ingest.errors import ConfigError
 from ingest.feedsfile import read_feeds_file
+from ingest.feedstore import FeedState, active_feed_ids, claim_due_feeds, release_claims, sync_feeds
 from ingest.fetch import Fetcher, FetchLimits
 from ingest.fulltext import page_worker
 from ingest.parse_pool import ParserPool
@@ -39,14 +40,7 @@ from ingest.poll import Flagger, PollContext, PollReport, poll_feed
 from ingest.prepare import WatchlistText
 from ingest.runtime import settle_more
 from ingest.settings import Settings
-from ingest.store import (
-    FeedState,
-    active_feed_ids,
-    claim_due_feeds,
-    prune_fetch_log,
-    release_claims,
-    sync_feeds,
-)
+from ingest.store import prune_fetch_log
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger

@@ -17,8 +17,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from ingest.errors import ConfigError
+from ingest.feedstore import DeclaredFeed
 from ingest.settings import format_duration, parse_duration
-from ingest.store import DeclaredFeed
 
 FULL_TEXT_MODES = ("auto", "always", "never")
 _TRUE = ("true", "yes", "1")

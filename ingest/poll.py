@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from ingest.db import Database
 from ingest.dedupe import ArticlePlan, StoredKey, lookup_keys, plan_articles
 from ingest.errors import FetchError, ParseError
+from ingest.feedstore import GONE, FeedState
 from ingest.prepare import WatchlistText
 from ingest.records import FeedRequest, FetchedFeed, ParsedFeed
 from ingest.schedule import (
@@ -29,15 +30,7 @@ from ingest.schedule import (
     validators_stale,
 )
 from ingest.settings import PollingSettings
-from ingest.store import (
-    GONE,
-    FeedState,
-    FeedUpdate,
-    FetchEvent,
-    StoredArticle,
-    load_article_keys,
-    write_poll,
-)
+from ingest.store import FeedUpdate, FetchEvent, StoredArticle, load_article_keys, write_poll
 
 log = logging.getLogger("ingest.poll")
 

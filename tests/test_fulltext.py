@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from ingest.db import Database
+from ingest.feedstore import DeclaredFeed, claim_due_feeds, sync_feeds
 from ingest.fetch import Fetcher, FetchLimits
 from ingest.flagging import WatchlistFlagger
 from ingest.fulltext import PageWorker
@@ -30,7 +31,6 @@ from ingest.pagestore import (
 from ingest.parse_pool import ParserPool
 from ingest.poll import PollContext, poll_feed
 from ingest.settings import FullTextSettings, PollingSettings
-from ingest.store import DeclaredFeed, claim_due_feeds, sync_feeds
 from ingest.watchlist import load_watchlist
 from tests.conftest import DATA, REPO, Instance, write_config
 from tests.feedserver import FeedServer

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.db import create_db_engine, upgrade
-from ingest.store import DeclaredFeed, SyncReport, sync_feeds
+from ingest.feedstore import DeclaredFeed, SyncReport, sync_feeds
 from tests.conftest import Instance, write_config
 from tests.feedserver import FeedServer
 from tests.helpers import query, rss, story

@@ -27,24 +27,26 @@ from ingest.db import (
 )
 from ingest.dedupe import lookup_keys, plan_articles
 from ingest.errors import SchemaError
+from ingest.feedstore import (
+    REMOVED_FROM_FILE,
+    DeclaredFeed,
+    active_feed_ids,
+    claim_due_feeds,
+    feed_statuses,
+    sync_feeds,
+)
 from ingest.flagstore import FlagRow, MentionRow, insert_flags, upsert_mentions
 from ingest.models import Article, Feed, FetchLog, Flag, Mention, UTCDateTime, sqlite_utc_text
 from ingest.records import ParsedEntry, shallow_dict
 from ingest.store import (
-    REMOVED_FROM_FILE,
     SQLITE_INSERT_COLUMNS,
-    DeclaredFeed,
     FeedUpdate,
     FetchEvent,
     _article_values,
-    active_feed_ids,
-    claim_due_feeds,
-    feed_statuses,
     iter_articles,
     load_article_keys,
     record_poll,
     save_poll,
-    sync_feeds,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
