@@ -3,7 +3,9 @@
     .venv/bin/python -m bench.profile_ingest --feeds 1000 [--steady] [--profiler ...]
 
 --profiler: pyinstrument (default), py-spy (every process), cprofile, split (CPU of the
-daemon's process, its parser workers, its database thread and its event loop), none.
+daemon's process, its parser workers, its database thread and its event loop), perf
+(Linux `perf record` of every process: native code and the kernel's share, read with
+`perf report -i bench/out/profile-cold.perf --sort pid,dso`), none.
 
 Writes the profile to bench/out/profile-*.txt; the timings are printed.
 """
@@ -31,7 +33,7 @@ def main() -> None:
     parser.add_argument(
         "--profiler",
         default="pyinstrument",
-        choices=["pyinstrument", "py-spy", "cprofile", "split", "none"],
+        choices=["pyinstrument", "py-spy", "cprofile", "split", "perf", "none"],
     )
     parser.add_argument("--parser", default="auto")
     parser.add_argument(
@@ -66,6 +68,26 @@ def main() -> None:
         if args.profiler == "cprofile":
             report = OUT / f"profile-{'steady' if args.steady else 'cold'}.prof"
             argv = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "ingest", *argv[1:]]
+        if args.profiler == "perf":
+            # Native frames and the kernel's share: where the system time goes.
+            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.perf"
+            if shutil.which("perf") is None:
+                raise SystemExit(
+                    "--profiler perf needs Linux perf (Debian: apt install linux-perf)"
+                )
+            argv = [
+                "perf",
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "499",
+                "-g",
+                "-o",
+                str(report),
+                "--",
+                *argv,
+            ]
         if args.profiler == "py-spy":
             report = OUT / f"profile-{'steady' if args.steady else 'cold'}.raw"
             spy = str(Path(sys.executable).parent / "py-spy")
