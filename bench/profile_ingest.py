@@ -7,7 +7,7 @@ daemon's process, its parser workers, its database thread and its event loop), p
 (Linux `perf record` of every process: native code and the kernel's share, read with
 `perf report -i bench/out/profile-cold.perf --sort pid,dso`), none.
 
-Writes the profile to bench/out/profile-*.txt; the timings are printed.
+Writes the profile to bench/out/profile-{cold,steady}.*; the timings are printed.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ def main() -> None:
         "--idle", action="store_true", help="py-spy: sample waiting threads too, not only CPU"
     )
     args = parser.parse_args()
+    if args.profiler == "perf" and shutil.which("perf") is None:
+        # Before the farm and the setup, which take longer than the answer.
+        raise SystemExit("--profiler perf needs Linux perf (Debian: apt install linux-perf)")
+    phase = "steady" if args.steady else "cold"
     home = OUT / "profile"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -51,7 +55,7 @@ def main() -> None:
             subprocess.run(argv, check=True)
             farm.set_round(1)
         if args.profiler == "pyinstrument":
-            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.txt"
+            report = OUT / f"profile-{phase}.txt"
             argv = [
                 sys.executable,
                 "-m",
@@ -66,15 +70,11 @@ def main() -> None:
             # The daemon's own process against its parser workers: which one is the limit.
             argv = [sys.executable, "-c", CPU_REPORTING_CLI, *argv[1:]]
         if args.profiler == "cprofile":
-            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.prof"
+            report = OUT / f"profile-{phase}.prof"
             argv = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "ingest", *argv[1:]]
         if args.profiler == "perf":
             # Native frames and the kernel's share: where the system time goes.
-            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.perf"
-            if shutil.which("perf") is None:
-                raise SystemExit(
-                    "--profiler perf needs Linux perf (Debian: apt install linux-perf)"
-                )
+            report = OUT / f"profile-{phase}.perf"
             argv = [
                 "perf",
                 "record",
@@ -89,7 +89,7 @@ def main() -> None:
                 *argv,
             ]
         if args.profiler == "py-spy":
-            report = OUT / f"profile-{'steady' if args.steady else 'cold'}.raw"
+            report = OUT / f"profile-{phase}.raw"
             spy = str(Path(sys.executable).parent / "py-spy")
             argv = [
                 spy,
