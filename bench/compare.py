@@ -1,7 +1,7 @@
 """Compare two checkouts of ingest on one feed farm, their runs interleaved.
 
     .venv/bin/python -m bench.compare BASELINE [--feeds 1000] [--runs 4] [--steady]
-        [--parser feedparser]
+        [--parser feedparser] [--watchlist FILE]
 
 BASELINE is another checkout (`git worktree add /tmp/base HEAD~1`); it runs with this
 venv and its own `ingest/` first on PYTHONPATH, against this checkout. Runs alternate
@@ -34,12 +34,17 @@ COLUMNS = ("wall", "daemon", "workers", "db", "loop")
 
 
 def one_cycle(
-    farm: Farm, tree: Path, home: Path, steady: bool, parser: str = "auto"
+    farm: Farm,
+    tree: Path,
+    home: Path,
+    steady: bool,
+    parser: str = "auto",
+    watchlist: Path = ROOT / "config" / "watchlist.toml",
 ) -> tuple[float, ...]:
     """One cold (or steady) `ingest run --once --all` of `tree`'s code, measured."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    ingest = Ingest(home, farm.urls(), home / "log.txt", parser=parser)
+    ingest = Ingest(home, farm.urls(), home / "log.txt", parser=parser, watchlist=watchlist)
     ingest.setup()
     argv = ingest.argv()
     env = dict(os.environ, PYTHONPATH=str(tree))
@@ -75,6 +80,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4, help="runs of each side")
     parser.add_argument("--steady", action="store_true", help="the cycle after a round")
     parser.add_argument("--parser", default="auto", help="ingest's --parser, both sides")
+    parser.add_argument(
+        "--watchlist",
+        type=Path,
+        default=ROOT / "config" / "watchlist.toml",
+        help="the watchlist both sides use (bench.big_watchlist writes large ones)",
+    )
     args = parser.parse_args()
     trees = {"baseline": args.baseline.resolve(), "this": ROOT}
     if not (trees["baseline"] / "ingest" / "daemon.py").is_file():
@@ -87,7 +98,9 @@ def main() -> None:
         for run in range(args.runs):
             order = list(trees) if run % 2 == 0 else list(reversed(trees))
             for name in order:
-                figures = one_cycle(farm, trees[name], work / name, args.steady, args.parser)
+                figures = one_cycle(
+                    farm, trees[name], work / name, args.steady, args.parser, args.watchlist
+                )
                 results[name].append(figures)
                 print(_row(name, figures))
     print(f"medians of {args.runs} ({'steady' if args.steady else 'cold'}, {args.feeds} feeds):")

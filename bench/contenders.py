@@ -237,10 +237,12 @@ class Ingest(Contender):
         *,
         parser: str = "auto",
         database_url: str | None = None,
+        watchlist: Path = ROOT / "config" / "watchlist.toml",
     ) -> None:
         super().__init__(home, urls, log)
         self.parser = parser
         self.database_url = database_url
+        self.watchlist = watchlist
         if parser != "auto":
             self.name = f"ingest --parser {parser}"
             self.command = (
@@ -254,7 +256,7 @@ class Ingest(Contender):
     def setup(self) -> None:
         config = self.home / "config"
         config.mkdir(parents=True)
-        shutil.copy(ROOT / "config" / "watchlist.toml", config / "watchlist.toml")
+        shutil.copy(self.watchlist, config / "watchlist.toml")
         write_opml(config / "feeds.opml", self.urls)
         database = f'database_url = "{self.database_url}"\n' if self.database_url else ""
         self.config.write_text(
