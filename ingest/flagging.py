@@ -190,10 +190,6 @@ class WatchlistFlaggers:
             watchlist, on_flags=self.on_flags, pre_alerted=self.pre_alerted
         )
         self.text = WatchlistText(watchlist.version, text)
-        if not self.text.shippable:
-            # Too large to send to the parser's workers: the daemon matches every entry
-            # itself, so compile now rather than inside the first poll's transaction.
-            _ = self.flagger.matcher
         log.info("watchlist loaded file=%s version=%s", self.path, watchlist.version)
 
 

@@ -119,12 +119,11 @@ async def poll_feed(feed: FeedState, ctx: PollContext) -> PollReport:
     if body_hash == feed.body_hash:
         return await _record(feed, ctx, started, unchanged(feed, fetched, started, ctx))
 
-    watchlist = ctx.watchlist()
     parsed = await ctx.parser.parse(
         fetched.body,
         url=fetched.final_url,
         content_type=fetched.content_type,
-        watchlist=watchlist if watchlist is not None and watchlist.shippable else None,
+        watchlist=ctx.watchlist(),
     )
     if isinstance(parsed, ParseError):
         return await _record(

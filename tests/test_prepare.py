@@ -4,6 +4,7 @@ daemon's own matching would, and a watchlist change in between is never missed."
 from __future__ import annotations
 
 import asyncio
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from ingest.flagging import WatchlistFlagger, WatchlistFlaggers
 from ingest.match import article_fields, compile_matcher
 from ingest.parse import parse_feed
 from ingest.parse_pool import ParserPool
-from ingest.prepare import MAX_SHIPPED_WATCHLIST, WatchlistText, with_matches
+from ingest.prepare import WatchlistText, with_matches
+from ingest.records import ParsedFeed
 from ingest.settings import Settings
 from ingest.store import StoredArticle
 from ingest.watchlist import parse_watchlist_text
@@ -46,18 +48,23 @@ def test_worker_matches_equal_the_daemons_own() -> None:
     assert "base-logistics" in rules[0] and rules[1] == set() and "base-attack" in rules[2]
 
 
-def test_the_process_pool_ships_matches_back() -> None:
+def _parsed_in_a_worker(body: bytes, watchlist: WatchlistText) -> ParsedFeed:
     pool = ParserPool(1)
     try:
-        watchlist = _watchlist()
         feed = asyncio.run(
             pool.parse(
-                BODY, url="https://news.example/feed", content_type=None, watchlist=watchlist
+                body, url="https://news.example/feed", content_type=None, watchlist=watchlist
             )
         )
     finally:
         pool.close()
     assert not isinstance(feed, Exception)
+    return feed
+
+
+def test_the_process_pool_ships_matches_back() -> None:
+    watchlist = _watchlist()
+    feed = _parsed_in_a_worker(BODY, watchlist)
     assert feed.matched_with == watchlist.version
     assert feed.matches is not None and feed.matches[0].flags
 
@@ -76,22 +83,44 @@ def test_a_watchlist_changed_since_the_parse_is_matched_again() -> None:
     assert [hit.rule for hit in flagger.match_of(talks).flags] == ["talks"]
 
 
-def test_a_watchlist_too_large_to_ship_is_compiled_when_loaded(tmp_path: Path) -> None:
-    """Over MAX_SHIPPED_WATCHLIST the daemon matches every entry itself: it compiles at
-    load (or reload), not inside the first poll's write transaction."""
-    entities = "".join(
+def _large_watchlist() -> str:
+    """2,500 entities, 5,000 aliases: over 300 KB of TOML."""
+    return "".join(
         f'[[entities]]\nid = "base-{i}"\nname = "Forward Operating Base {i:05d}"\n'
         f'aliases = ["FOB {i:05d} Alpha", "Camp {i:05d} Bravo"]\npriority = "low"\n\n'
         for i in range(2500)
     )
-    assert len(entities) > MAX_SHIPPED_WATCHLIST
-    path = tmp_path / "watchlist.toml"
-    path.write_text(entities, encoding="utf-8")
-    settings = Settings(watchlist_file=path)
 
-    flaggers = WatchlistFlaggers.load(settings)
+
+def test_a_large_watchlist_is_matched_in_the_worker_too() -> None:
+    """However large the watchlist, the workers match: the daemon's write path does not."""
+    text = _large_watchlist()
+    assert len(text) > 300_000
+    watchlist = _watchlist(text)
+    body = rss([{"guid": "x", "title": "Rockets hit Camp 01234 Bravo overnight"}]).encode()
+    feed = _parsed_in_a_worker(body, watchlist)
+    assert feed.matched_with == watchlist.version and feed.matches is not None
+    assert [flag.rule for flag in feed.matches[0].flags] == ["base-1234"]
+
+
+def test_a_shipped_watchlist_arrives_whole_and_packed() -> None:
+    text = _large_watchlist() + "# نهاية القائمة\n"
+    shipped = pickle.dumps(_watchlist(text))
+    arrived = pickle.loads(shipped)
+    assert arrived.version == parse_watchlist_text(text).version
+    assert arrived.text == text
+    assert len(shipped) < len(text.encode()) / 4  # sent with every parse request
+
+
+def test_loading_a_large_watchlist_leaves_compiling_to_first_use(tmp_path: Path) -> None:
+    """The workers compile their own; the daemon needs its matcher only for pages and for
+    entries matched with an older version, so loading (or reloading) does not wait on it."""
+    path = tmp_path / "watchlist.toml"
+    path.write_text(_large_watchlist(), encoding="utf-8")
+
+    flaggers = WatchlistFlaggers.load(Settings(watchlist_file=path))
 
     flagger = flaggers.current()
-    assert flagger is not None and "matcher" in vars(flagger)  # compiled already
+    assert flagger is not None and "matcher" not in vars(flagger)
     result = flagger.matcher.match({"title": "Rockets hit Camp 01234 Bravo overnight"})
     assert [flag.rule for flag in result.flags] == ["base-1234"]
