@@ -7,7 +7,7 @@ results for the entries that turn out new or changed. Matching an entry that tur
 out unchanged is wasted, but only in a changed feed, and on the other core.
 
 The watchlist travels with each request, compressed once per version (a 10,000-alias
-list of 690 KB packs to about 150 KB, which the pipe carries in a fraction of the ~3 ms
+list of 694 KB packs to 158 KB, which the pipe carries in a fraction of the ~3 ms
 its matching saves the daemon per feed); a worker unpacks and compiles it once per
 version and keeps the last few, so a request for a version it has costs a dict lookup.
 """
@@ -38,7 +38,7 @@ class WatchlistText:
 
     def __init__(self, version: str, text: str | None = None, *, packed: bytes | None = None):
         if (text is None) == (packed is None):
-            raise ValueError("give the watchlist's text or its packed form, not both")
+            raise ValueError("give exactly one of the watchlist's text and its packed form")
         self.version = version
         self._text = text
         self._packed = packed
@@ -53,7 +53,8 @@ class WatchlistText:
     @property
     def packed(self) -> bytes:
         if self._packed is None:
-            # Level 1: a few ms once per version, and about as small as level 9 on TOML.
+            # Level 1: a few ms once per version; level 9 packs 694 KB of TOML to 129 KB
+            # instead of 158 KB, in several times the time.
             self._packed = zlib.compress(self.text.encode("utf-8"), 1)
         return self._packed
 
