@@ -37,7 +37,7 @@ from ingest.fetch import Fetcher, FetchLimits
 from ingest.fulltext import page_worker
 from ingest.parse_pool import ParserPool
 from ingest.poll import Flagger, PollContext, PollReport, poll_feed
-from ingest.prepare import WatchlistText
+from ingest.prepare import ShippedWatchlist
 from ingest.runtime import settle_more
 from ingest.settings import Settings
 from ingest.store import prune_fetch_log
@@ -203,8 +203,8 @@ class Daemon:
     def _current_flagger(self) -> Flagger | None:
         return self.flaggers.current() if self.flaggers else None
 
-    def _current_watchlist(self) -> WatchlistText | None:
-        return self.flaggers.current_text() if self.flaggers else None
+    def _current_watchlist(self) -> ShippedWatchlist | None:
+        return self.flaggers.current_shipped() if self.flaggers else None
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -525,7 +525,7 @@ class FlaggerSource(Protocol):
 
     def current(self) -> Flagger | None: ...
 
-    def current_text(self) -> WatchlistText | None: ...
+    def current_shipped(self) -> ShippedWatchlist | None: ...
 
     def changed(self) -> bool: ...
 

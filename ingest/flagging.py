@@ -31,7 +31,7 @@ from ingest.flagstore import (
 )
 from ingest.flagstore import flagged_article_ids as flagged_article_ids
 from ingest.match import Hit, Matcher, MatchResult, article_fields, compile_matcher
-from ingest.prepare import WatchlistText
+from ingest.prepare import ShippedWatchlist
 from ingest.settings import Settings
 from ingest.store import StoredArticle
 from ingest.watchlist import Watchlist, parse_watchlist_text, read_watchlist_text
@@ -144,7 +144,7 @@ class WatchlistFlaggers:
 
     path: Path
     flagger: WatchlistFlagger | None = None
-    text: WatchlistText | None = None
+    shipped: ShippedWatchlist | None = None
     mtime: float = -1.0
     on_flags: Callable[[list[int]], None] | None = None
     pre_alerted: bool = False  # see WatchlistFlagger
@@ -164,9 +164,9 @@ class WatchlistFlaggers:
     def current(self) -> WatchlistFlagger | None:
         return self.flagger
 
-    def current_text(self) -> WatchlistText | None:
+    def current_shipped(self) -> ShippedWatchlist | None:
         """The last good watchlist as the parser's workers get it (ingest.prepare)."""
-        return self.text
+        return self.shipped
 
     def changed(self) -> bool:
         return _mtime(self.path) != self.mtime
@@ -189,7 +189,7 @@ class WatchlistFlaggers:
         self.flagger = WatchlistFlagger(
             watchlist, on_flags=self.on_flags, pre_alerted=self.pre_alerted
         )
-        self.text = WatchlistText(watchlist.version, text)
+        self.shipped = ShippedWatchlist(watchlist)
         log.info("watchlist loaded file=%s version=%s", self.path, watchlist.version)
 
 

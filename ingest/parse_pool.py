@@ -31,7 +31,7 @@ from ingest.records import ParsedFeed
 from ingest.runtime import settle_heap
 
 if TYPE_CHECKING:
-    from ingest.prepare import WatchlistText
+    from ingest.prepare import ShippedWatchlist
 
 __all__ = ["ParserPool"]
 
@@ -107,7 +107,7 @@ class ParserPool:
         *,
         url: str,
         content_type: str | None,
-        watchlist: WatchlistText | None = None,
+        watchlist: ShippedWatchlist | None = None,
     ) -> ParsedFeed | ParseError:
         """The feed's records; with `watchlist`, each entry's match results too (in the
         worker, see ingest.prepare)."""
@@ -237,7 +237,7 @@ def _parse_outcome(
     url: str,
     content_type: str | None,
     parser: str = "auto",
-    watchlist: WatchlistText | None = None,
+    watchlist: ShippedWatchlist | None = None,
 ) -> _Outcome:
     try:
         feed = with_keys(parse_feed(body, url=url, content_type=content_type, parser=parser))

@@ -19,7 +19,7 @@ from ingest.db import Database
 from ingest.dedupe import ArticlePlan, StoredKey, lookup_keys, plan_articles
 from ingest.errors import FetchError, ParseError
 from ingest.feedstore import GONE, FeedState
-from ingest.prepare import WatchlistText
+from ingest.prepare import ShippedWatchlist
 from ingest.records import FeedRequest, FetchedFeed, ParsedFeed
 from ingest.schedule import (
     IntervalHints,
@@ -46,7 +46,7 @@ class FeedParser(Protocol):
         *,
         url: str,
         content_type: str | None,
-        watchlist: WatchlistText | None = None,
+        watchlist: ShippedWatchlist | None = None,
     ) -> ParsedFeed | ParseError: ...
 
 
@@ -75,7 +75,7 @@ class PollContext:
     polling: PollingSettings
     flagger: Callable[[], Flagger | None] = lambda: None
     # The current watchlist, for matching beside the parse (ingest.prepare).
-    watchlist: Callable[[], WatchlistText | None] = lambda: None
+    watchlist: Callable[[], ShippedWatchlist | None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
     pages: PageSink | None = None

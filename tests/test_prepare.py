@@ -13,7 +13,7 @@ from ingest.flagging import WatchlistFlagger, WatchlistFlaggers
 from ingest.match import article_fields, compile_matcher
 from ingest.parse import parse_feed
 from ingest.parse_pool import ParserPool
-from ingest.prepare import WatchlistText, with_matches
+from ingest.prepare import ShippedWatchlist, with_matches
 from ingest.records import ParsedFeed
 from ingest.settings import Settings
 from ingest.store import StoredArticle
@@ -32,8 +32,8 @@ BODY = rss(
 ).encode()
 
 
-def _watchlist(text: str = TEXT) -> WatchlistText:
-    return WatchlistText(parse_watchlist_text(text).version, text)
+def _watchlist(text: str = TEXT) -> ShippedWatchlist:
+    return ShippedWatchlist(parse_watchlist_text(text))
 
 
 def test_worker_matches_equal_the_daemons_own() -> None:
@@ -48,7 +48,7 @@ def test_worker_matches_equal_the_daemons_own() -> None:
     assert "base-logistics" in rules[0] and rules[1] == set() and "base-attack" in rules[2]
 
 
-def _parsed_in_a_worker(body: bytes, watchlist: WatchlistText) -> ParsedFeed:
+def _parsed_in_a_worker(body: bytes, watchlist: ShippedWatchlist) -> ParsedFeed:
     pool = ParserPool(1)
     try:
         feed = asyncio.run(
@@ -104,11 +104,16 @@ def test_a_large_watchlist_is_matched_in_the_worker_too() -> None:
 
 
 def test_a_shipped_watchlist_arrives_whole_and_packed() -> None:
-    text = _large_watchlist() + "# نهاية القائمة\n"
-    shipped = pickle.dumps(_watchlist(text))
+    text = (
+        _large_watchlist()
+        + '[[entities]]\nid = "asad"\nname = "عين الأسد"\naliases = ["عين الأسد"]\n'
+    )
+    parsed = parse_watchlist_text(text)
+    shipped = pickle.dumps(ShippedWatchlist(parsed))
     arrived = pickle.loads(shipped)
-    assert arrived.version == parse_watchlist_text(text).version
-    assert arrived.text == text
+    assert arrived.version == parsed.version
+    assert arrived.watchlist == parsed
+    assert arrived.watchlist.entities[-1].name == "عين الأسد"
     assert len(shipped) < len(text.encode()) / 4  # sent with every parse request
 
 

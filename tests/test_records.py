@@ -12,7 +12,7 @@ from ingest.dedupe import ArticleDraft, EntryKeys, with_keys
 from ingest.flagstore import FlagRow, MentionRow
 from ingest.match import Hit, MatchResult, Mention
 from ingest.parse import parse_feed
-from ingest.prepare import WatchlistText, with_matches
+from ingest.prepare import ShippedWatchlist, with_matches
 from ingest.records import ParsedEntry, shallow_dict, slot_init
 from ingest.store import StoredArticle
 from ingest.watchlist import parse_watchlist_text
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_matched_feed_comes_back_from_pickle_equal_field_for_field() -> None:
     body = (ROOT / "tests/data/feeds/atom10.xml").read_bytes()
     text = (ROOT / "config/watchlist.toml").read_text(encoding="utf-8")
-    watchlist = WatchlistText(parse_watchlist_text(text).version, text)
+    watchlist = ShippedWatchlist(parse_watchlist_text(text))
     feed = with_matches(with_keys(parse_feed(body, url="https://example.org/feed")), watchlist)
     assert feed.matches and any(match.flags for match in feed.matches)  # the records in use
 
