@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 from bench.bench_match import make_aliases
-from bench.contenders import ROOT
+from bench.feedfarm import WATCHLIST
 
 
 def big_watchlist(aliases: int, seed: int = 1) -> str:
@@ -23,7 +23,7 @@ def big_watchlist(aliases: int, seed: int = 1) -> str:
     # tolerated) in every English article: real entity lists hold no such names.
     names = [name for name in make_aliases(aliases * 2, random.Random(seed)) if len(name) > 6]
     names = random.Random(seed).sample(names, aliases)
-    parts = [(ROOT / "config" / "watchlist.toml").read_text(encoding="utf-8")]
+    parts = [WATCHLIST.read_text(encoding="utf-8")]
     for number, start in enumerate(range(0, len(names), 2)):
         pair = names[start : start + 2]
         parts.append(

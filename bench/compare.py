@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.contenders import CPU_REPORT, CPU_REPORTING_CLI, ROOT, Ingest, compile_bytecode
-from bench.feedfarm import Farm
+from bench.feedfarm import WATCHLIST, Farm
 
 COLUMNS = ("wall", "daemon", "workers", "db", "loop")
 
@@ -39,7 +39,7 @@ def one_cycle(
     home: Path,
     steady: bool,
     parser: str = "auto",
-    watchlist: Path = ROOT / "config" / "watchlist.toml",
+    watchlist: Path = WATCHLIST,
 ) -> tuple[float, ...]:
     """One cold (or steady) `ingest run --once --all` of `tree`'s code, measured."""
     shutil.rmtree(home, ignore_errors=True)
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument(
         "--watchlist",
         type=Path,
-        default=ROOT / "config" / "watchlist.toml",
+        default=WATCHLIST,
         help="the watchlist both sides use (bench.big_watchlist writes large ones)",
     )
     args = parser.parse_args()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from bench.feedfarm import WATCHLIST
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 INGEST = str(BIN / "ingest")
@@ -237,7 +239,7 @@ class Ingest(Contender):
         *,
         parser: str = "auto",
         database_url: str | None = None,
-        watchlist: Path = ROOT / "config" / "watchlist.toml",
+        watchlist: Path = WATCHLIST,
     ) -> None:
         super().__init__(home, urls, log)
         self.parser = parser

@@ -68,8 +68,8 @@ _SENTENCE_MARKS = re.compile(r"[.!?؟۔…\n]")
 
 class KeySpec(NamedTuple):
     """What a key stands for and how a match of it is checked (a tuple: a 10,000-alias
-    watchlist makes some 150,000, and a frozen dataclass's __init__ took a third of the
-    compile)."""
+    watchlist makes some 158,000, and as frozen dataclasses they took 2.69 s to compile
+    instead of 2.39 s)."""
 
     target: int
     exclude: bool
