@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # daemon's start) would pay for nothing.
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_PAGE_SIZE = 8192
+SQLITE_PAGE_SIZE = 16384
 T = TypeVar("T")
 
 
@@ -56,7 +56,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see create_db_engine)
     cursor = dbapi_conn.cursor()
     # A new database only (it is fixed once the first page is written, so before WAL): an
-    # article's row is about 2.3 KB, and 4 KiB pages held one each, the rest wasted.
+    # article's row is about 2.3 KB, and 4 KiB pages held one each, the rest wasted. 16 KiB
+    # pages pack rows of mixed sizes tighter than 8 KiB (a cold 1,000-feed cycle: 136 MB
+    # against 152 MB) and halve the pages a commit writes (the database thread's CPU 8%
+    # less); 32 KiB saved little more and made each index page a commit dirties bigger.
     cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
