@@ -7,7 +7,6 @@ SIGHUP (or a change of the files) reloads the feeds file and the watchlist.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -187,8 +186,7 @@ class Daemon:
                         if stats.unstored:
                             # For cron: the work failed, though nothing stored was lost.
                             code = 1
-                            with contextlib.suppress(Exception):  # the lease frees them too
-                                await self._release_orphaned()
+                            await self._give_back_orphaned()
                         if pages is not None:  # one cycle includes its pages
                             await pages.drain()
                         await self.send_alerts()
@@ -320,6 +318,22 @@ class Daemon:
         """Feeds never parsed (no body stored yet) will be: the parser can start its workers."""
         if self.parser is not None:
             self.parser.expect(sum(1 for feed in feeds if feed.body_hash is None))
+
+    async def _give_back_orphaned(self) -> None:
+        """`run --once` after polls lost to a database failure: due again at once if the
+        database takes that small write now (a full disk may not even have room for it);
+        else when their lease ends, which the log says."""
+        lost = len(self._orphaned)
+        try:
+            await self._release_orphaned()
+        except Exception as exc:
+            lease = self.settings.polling.claim_lease
+            log.warning(
+                "polls not given back=%d, due again when their lease ends (%.0fs) error=%r",
+                lost,
+                lease,
+                exc,
+            )
 
     async def _release_orphaned(self) -> None:
         """Polls lost to a database failure are due again now, not when their lease ends."""
