@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ingest.daemon")
 
 WATCH_INTERVAL = 5.0
+PARSER_IDLE_CHECK = 60.0  # seconds between checks for parser workers idle long enough to stop
 # The database went away: the first retry after this long, doubling up to the cap.
 DB_RETRY_FIRST = 1.0
 DB_RETRY_MAX = 60.0
@@ -249,6 +250,14 @@ class Daemon:
         )
         scheduler.add_job(
             self.send_alerts, "interval", seconds=30, id="alerts", max_instances=1, coalesce=True
+        )
+        scheduler.add_job(
+            self.retire_idle_parsers,
+            "interval",
+            seconds=PARSER_IDLE_CHECK,
+            id="parser-pool",
+            max_instances=1,
+            coalesce=True,
         )
         scheduler.start()
         # Held: the loop keeps only a weak reference to a task.
@@ -488,6 +497,11 @@ class Daemon:
         log.info(stats.line())
         self.last_stats = stats
         return stats
+
+    async def retire_idle_parsers(self) -> None:
+        """The parser workers beyond the first stop after a while without work."""
+        if self.parser is not None:
+            self.parser.retire_idle()
 
     async def housekeeping(self) -> None:
         days = self.settings.polling.fetch_log_days

@@ -2,7 +2,10 @@
 
 One worker starts with the daemon; the others start when feeds that were never parsed
 come in numbers (a first cycle, a feeds file that grew) or when parses queue up behind the
-first worker (a burst of changed feeds). A steady cycle, a few changed feeds among
+first worker (a burst of changed feeds), and stop again once they have had nothing to do
+for `retire_after` seconds: each holds the parser and the compiled watchlist (about 50 MB,
+130-140 MB with a 10,000-alias list), which a daemon back to a trickle of changed feeds
+would keep for nothing. A steady cycle, a few changed feeds among
 thousands of 304s, is parsed by one process: the others' start-up (~0.3 s of CPU each,
 on the cores the daemon polls with) and their memory are spent only when work calls for
 them. While the first worker starts, a steady cycle's changed feeds queue up behind it
@@ -19,9 +22,10 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ingest.dedupe import with_keys
@@ -45,9 +49,13 @@ class _Lane:
     executor: ProcessPoolExecutor
     size: int
     pending: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
 
     def load(self) -> float:
         return self.pending / self.size
+
+    def idle_for(self, now: float) -> float:
+        return 0.0 if self.pending else now - self.idle_since
 
 
 class ParserPool:
@@ -59,17 +67,27 @@ class ParserPool:
 
     # Feeds never parsed, announced together (`expect`), that start every worker.
     EXPECTED_AT = 16
+    # Parses waiting on the first worker before the others take any: below it a parse
+    # queues behind the first (a few ms) and leaves the others idle, so they can retire.
+    SPILL_AT = 2
 
     def __init__(
-        self, workers: int | None = None, *, parser: str = "auto", backlog: int = 48
+        self,
+        workers: int | None = None,
+        *,
+        parser: str = "auto",
+        backlog: int = 48,
+        retire_after: float = 300.0,
     ) -> None:
-        """`backlog`: parses waiting on the first worker that start the others."""
+        """`backlog`: parses waiting on the first worker that start the others;
+        `retire_after`: seconds without a parse after which the others stop."""
         if workers is not None and workers < 0:
             raise ValueError("workers must be 0 (parse inline) or more")
         if parser not in PARSERS:
             raise ValueError(f"parser must be one of {', '.join(PARSERS)}")
         self.parser = parser
         self.backlog = max(1, backlog)
+        self.retire_after = retire_after
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._first = _adopt_prestarted(1 if self.workers else 0) or (
             self._new_lane(1) if self.workers else None
@@ -132,6 +150,8 @@ class ParserPool:
             )
         finally:
             lane.pending -= 1
+            if not lane.pending:
+                lane.idle_since = time.monotonic()
         return _from_outcome(outcome, url)
 
     def _lane_for_next(self) -> _Lane | None:
@@ -141,9 +161,21 @@ class ParserPool:
         if first.pending >= self.backlog:
             self._grow(f"backlog={first.pending}")
         rest = self._rest
-        if rest is not None and rest.load() < first.load():
+        if rest is not None and first.pending >= self.SPILL_AT and rest.load() < first.load():
             return rest
         return first
+
+    def retire_idle(self, now: float | None = None) -> bool:
+        """Stop the workers beyond the first if none has parsed for `retire_after`
+        seconds (the daemon asks every minute); a backlog starts them again."""
+        rest = self._rest
+        now = time.monotonic() if now is None else now
+        if rest is None or self._closed or rest.idle_for(now) < self.retire_after:
+            return False
+        self._rest = None
+        rest.executor.shutdown(wait=False, cancel_futures=True)
+        log.info("parser_pool_shrunk workers=1 idle=%.0fs", rest.idle_for(now))
+        return True
 
     def _grow(self, why: str) -> None:
         if self._rest is None and self.workers > 1 and not self._closed:

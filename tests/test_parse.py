@@ -882,6 +882,49 @@ def test_the_pool_starts_its_other_workers_only_when_work_calls_for_them() -> No
     assert asyncio.run(run(ParserPool(workers=3, backlog=100), 16, 4)) == (1, 3, True)
 
 
+def test_the_other_workers_stop_after_a_while_without_work_and_start_again_on_a_backlog() -> None:
+    # After a first cycle the workers beyond the first hold their memory (the parser,
+    # the compiled watchlist) for nothing: a trickle of parses keeps to the first one,
+    # and the others exit once idle for `retire_after`. A new backlog brings them back.
+    body = fixture_body("rss20.xml")
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    async def run() -> None:
+        pool = ParserPool(workers=3, backlog=8, retire_after=0.5)
+        try:
+            pool.expect(20)
+            burst = await asyncio.gather(
+                *(pool.parse(body, url=URL, content_type=None) for _ in range(30))
+            )
+            assert all(isinstance(r, ParsedFeed) for r in burst) and pool.started == 3
+            assert pool._rest is not None
+            others = [p.pid for p in pool._rest.executor._processes.values()]  # type: ignore[attr-defined]
+            assert not pool.retire_idle()  # busy a moment ago
+            await asyncio.sleep(0.6)
+            for _ in range(5):  # one at a time: the first worker's
+                assert isinstance(await pool.parse(body, url=URL, content_type=None), ParsedFeed)
+            assert pool.retire_idle() and pool.started == 1
+            deadline = time.monotonic() + 10
+            while any(alive(pid) for pid in others) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert not any(alive(pid) for pid in others)
+            assert isinstance(await pool.parse(body, url=URL, content_type=None), ParsedFeed)
+            again = await asyncio.gather(
+                *(pool.parse(body, url=URL, content_type=None) for _ in range(40))
+            )
+            assert all(isinstance(r, ParsedFeed) for r in again) and pool.started == 3
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+
+
 def test_closed_pool_answers_with_an_error() -> None:
     pool = ParserPool(workers=0)
     pool.close()
