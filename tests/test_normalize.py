@@ -86,6 +86,9 @@ def test_the_skeleton_is_lower_case_words_and_single_spaces() -> None:
         "أفادت مصادر محلية بأن رتلاً يضم نحو أربعين شاحنة غادر قاعدة عين الأسد",
         "پایگاه هوایی عین‌الاسد و کامیون‌ها ۲۲",
         "mixed عين الأسد and ʿAyn al-Asad with emoji 🚚🚚 and 中文 text",
+        "Konwój ciężarówek opuścił bazę Ain al-Asad, à la française",
+        "Askeri kamyon konvoyu Ain al-Asad üssünden ayrıldı",
+        "شمس قوي عين",
         "",
         "’’’",
     ],
@@ -112,6 +115,10 @@ def test_every_skeleton_character_comes_from_the_same_character_of_the_text(text
         "پایگاه عین‌الاسد کامیون‌ها ۲۲ ی ک",
         "Ḥasakah, ʿAyn, Ł ódź, Türkçe ış",  # characters no fast code page has
         "emoji 🚚 and 中文",
+        "Konwój ciężarówek opuścił bazę Ain al-Asad; źródła: żołnierze, à la française",
+        "Askeri kamyon konvoyu Ain al-Asad üssünden ayrıldı, şoförler ağır yük taşıyor",
+        "Kolona sunkvežimių išvyko iš Ain al-Asad bazės į šiaurę",
+        "قوي شمس عين: Arabic script with no alef or lam",
     ],
 )
 def test_the_fast_paths_and_the_general_path_agree(text: str) -> None:
@@ -125,7 +132,7 @@ def test_folding_twice_changes_nothing() -> None:
             assert fold_char(folded) == folded, hex(code)
 
 
-@pytest.mark.parametrize("codec", ["ascii", "cp1252", "cp1256"])
+@pytest.mark.parametrize("codec", ["ascii", "cp1252", "cp1256", "cp1250", "cp1254", "cp1257"])
 def test_code_page_tables_fold_like_the_general_table(codec: str) -> None:
     table = _byte_table(codec)
     for value in range(128 if codec == "ascii" else 256):
