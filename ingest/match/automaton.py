@@ -196,7 +196,18 @@ def _char_ends(
     """
     if ascii:
         return ((key, end) for key, _start, end in hits)
-    return ((key, len(data[:end].decode("utf-8"))) for key, _start, end in hits)
+    # Hits come in order of their end: count the characters from the previous end, not
+    # from the start each time (an Arabic article has a hit every few words).
+    ends: list[tuple[int, int]] = []
+    at = chars = 0
+    for key, _start, end in hits:
+        if end < at:
+            ends.append((key, len(data[:end].decode("utf-8"))))
+            continue
+        chars += len(data[at:end].decode("utf-8"))
+        at = end
+        ends.append((key, chars))
+    return ends
 
 
 def _extend(text: str, end: int) -> int:
