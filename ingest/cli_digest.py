@@ -24,9 +24,7 @@ from ingest.cli_common import (
     setup_logging,
 )
 from ingest.db import check_schema, create_db_engine
-from ingest.digest.job import build_for_day, build_for_period, produce_daily_digest
 from ingest.digest.period import due_day
-from ingest.digest.render import render
 from ingest.flagstore import list_flags
 
 Format = Literal["text", "md", "html", "json"]
@@ -54,6 +52,10 @@ def digest_command(
     config: ConfigOption = None,
 ) -> None:
     """Build the digest: to the terminal, a file, or (--deliver) the daily files and mail."""
+    # Here, not at the top: every other command (and `run`) would import Jinja and mail.
+    from ingest.digest.job import build_for_day, build_for_period, produce_daily_digest
+    from ingest.digest.render import render
+
     settings = settings_for(config)
     setup_logging(settings, quiet=True)
     if day and since:
@@ -106,6 +108,8 @@ def demo_command(
     """Offline end to end: a local feed server, two poll rounds, the flags and the digest."""
     from ingest.cli import starter_config_dir
     from ingest.demo import DemoFeedServer, demo_directory, run_rounds, write_instance
+    from ingest.digest.job import build_for_period
+    from ingest.digest.render import render
     from ingest.settings import load_settings
 
     began = time.monotonic()

@@ -153,6 +153,9 @@ def _trends(
 # --- once a day, whoever gets there first ------------------------------------------------
 
 
+DAILY = "daily"  # the daemon's digest (`name`); the CLI's ad-hoc builds are not stored
+
+
 def claim_digest(
     engine: Engine,
     name: str,

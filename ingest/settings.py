@@ -249,6 +249,13 @@ def find_config(explicit: Path | None = None, cwd: Path | None = None) -> Path:
     return user_config_dir() / "ingest.toml"
 
 
+def alerts_configured(settings: Settings) -> bool:
+    """Alerts have somewhere to go (a webhook, or mail with [digest.email]) and are on."""
+    alerts = settings.alerts
+    has_target = bool(alerts.webhook_url) or (alerts.email and settings.digest.email is not None)
+    return has_target and alerts.min_priority != "off"
+
+
 def user_config_dir() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "ingest"

@@ -30,6 +30,7 @@ from ingest.digest.model import Digest
 from ingest.digest.period import digest_period
 from ingest.digest.render import render, subject
 from ingest.digeststore import (
+    DAILY,
     alerts_sent_since,
     claim_alerts,
     claim_digest,
@@ -39,12 +40,10 @@ from ingest.digeststore import (
 )
 from ingest.errors import ConfigError
 from ingest.flagstore import PRIORITY_ORDER, StoredFlag
-from ingest.settings import EmailSettings, Settings
+from ingest.settings import EmailSettings, Settings, alerts_configured
 from ingest.watchlist import load_watchlist
 
 log = logging.getLogger("ingest.digest")
-
-DAILY = "daily"
 
 
 def entity_names(settings: Settings) -> dict[str, str]:
@@ -147,12 +146,6 @@ def alert_priorities(min_priority: str) -> list[str]:
     if min_priority == "off":
         return []
     return [p for p, rank in PRIORITY_ORDER.items() if rank <= PRIORITY_ORDER[min_priority]]
-
-
-def alerts_configured(settings: Settings) -> bool:
-    alerts = settings.alerts
-    has_target = bool(alerts.webhook_url) or (alerts.email and settings.digest.email is not None)
-    return has_target and alerts.min_priority != "off"
 
 
 def to_alert(flag: StoredFlag) -> Alert:
