@@ -391,6 +391,27 @@ def suite_line(suite_seconds: float) -> str:
     )
 
 
+def core_seconds(steps: int = 5_000_000) -> float:
+    """One core's speed: a pure-Python loop, best of 3 (the peers scale with it, ingest less:
+    on a core 2.5 times slower the ratios to `reader` were 40% higher)."""
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for step in range(steps):
+            total += step
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def core_line(before: float, after: float) -> str:
+    return (
+        f"Core speed: a 5,000,000-step Python loop took {before:.3f} s before the suite and "
+        f"{after:.3f} s after it (best of 3; a shared machine's speed drifts, and figures "
+        "from machines whose loops differ are not comparable)."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, nargs="+", default=[1000, 10000])
@@ -412,6 +433,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    core_before = core_seconds()
     started = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -465,7 +487,7 @@ def main() -> None:
         bench_bytes(min(args.feeds), lines)
     suite_seconds = time.perf_counter() - started
     lines += target_lines(sized, rss, suite_seconds, (rate, digest))
-    lines += [suite_line(suite_seconds), ""]
+    lines += [suite_line(suite_seconds), "", core_line(core_before, core_seconds()), ""]
     args.output.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.output} in {time.perf_counter() - started:.0f} s")
 
