@@ -21,6 +21,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -231,6 +232,12 @@ def _warm(lane: _Lane) -> None:
 
 
 def _init_worker() -> None:
+    # A terminal's Ctrl-C and hang-up reach the whole process group: the daemon stops (or
+    # reloads) and closes the pool itself, while a worker they killed printed a
+    # KeyboardInterrupt traceback and failed the parses in flight. SIGTERM keeps its
+    # default: the executor stops a broken pool's workers with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     gc.disable()  # the imports build only long-lived objects; settle_heap turns it on
     import ingest.prepare  # noqa: F401  (the matcher's tables are built on import)
 

@@ -306,6 +306,34 @@ def test_sigterm_while_polls_are_in_flight_exits_0_and_writes_whole_polls(
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group_stops_the_daemon_cleanly(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    daemon: Callable[[Instance], DaemonProcess],
+    sig: signal.Signals,
+) -> None:
+    """Ctrl-C in a terminal (SIGINT) or a supervisor's group stop (SIGTERM) reaches the
+    parser workers too: they leave the stop to the daemon, which finishes and exits 0
+    with no worker traceback on the console."""
+    instance = make_instance(tmp_path, feed_server, None)
+    items = [{"guid": f"g-{i}", "title": f"Convoy {i}"} for i in range(20)]
+    paths = [f"/group-{n}.xml" for n in range(20)]
+    for path in paths:
+        feed_server.add(path, rss(items, title=path))
+    instance.write_feeds(*paths)
+    proc = daemon(instance)
+    proc.start()
+    wait_for(lambda: articles(instance) == 20 * 20, what="every feed stored (by the workers)")
+    assert proc.proc is not None
+    os.killpg(proc.proc.pid, sig)
+    code = proc.proc.wait(timeout=20)
+    out = proc.output()
+    assert code == 0, out
+    assert "daemon stopped" in out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
 def back_up_sqlite(instance: Instance, directory: Path) -> list[Path]:
     """`sqlite3 FILE ".backup …"` and `VACUUM INTO`, as README's Operations section says."""
     directory.mkdir()
