@@ -5,11 +5,11 @@ come in numbers (a first cycle, a feeds file that grew) or when parses queue up 
 first worker (a burst of changed feeds), and stop again once they have had nothing to do
 for `retire_after` seconds: each holds the parser and the compiled watchlist (about 50 MB,
 130-140 MB with a 10,000-alias list), which a daemon back to a trickle of changed feeds
-would keep for nothing. A steady cycle, a few changed feeds among
-thousands of 304s, is parsed by one process: the others' start-up (~0.3 s of CPU each,
-on the cores the daemon polls with) and their memory are spent only when work calls for
-them. While the first worker starts, a steady cycle's changed feeds queue up behind it
-(30-45 of them at 1,000 feeds), so the backlog that counts is most of the polls in flight.
+would keep for nothing. A steady cycle, a few changed feeds among thousands of 304s, is
+parsed by one process: the others' start-up (~0.3 s of CPU each, on the cores the daemon
+polls with) and their memory are spent only when work calls for them. While the first
+worker starts, a steady cycle's changed feeds queue up behind it (30-45 of them at 1,000
+feeds), so the backlog that counts is most of the polls in flight.
 """
 
 from __future__ import annotations
