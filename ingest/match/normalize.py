@@ -275,12 +275,15 @@ def skeletonize(text: str) -> Skeleton:
                 padded = padded.replace(typographic, plain)
         if padded.isascii():
             return _fast(padded.encode("ascii"), "ascii")
-        codec = _code_page(padded)
+        codec = "cp1252"
     for _ in range(_MAX_RETRIES):
         try:
             raw = padded.encode(codec)
         except UnicodeEncodeError as exc:
             char = padded[exc.start]
+            if codec == "cp1252" and (page := _page_having(char)) is not None:
+                codec = page  # the first letter cp1252 lacks picks the page
+                continue
             # An apostrophe stands in for characters that fold to a deletion.
             folded = fold_char(char).replace(DELETE, "'")
             try:
@@ -301,18 +304,14 @@ def skeletonize(text: str) -> Skeleton:
 _OTHER_PAGES = ("cp1256", "cp1250", "cp1254", "cp1257")
 
 
-def _code_page(padded: str) -> str:
-    """cp1252, or the first other code page that has the first character cp1252 lacks;
-    the retries in `skeletonize` replace the few characters the chosen page lacks."""
-    try:
-        padded.encode("cp1252")
-    except UnicodeEncodeError as exc:
-        char = padded[exc.start]
-        for codec in _OTHER_PAGES:
-            with contextlib.suppress(UnicodeEncodeError):
-                char.encode(codec)
-                return codec
-    return "cp1252"
+def _page_having(char: str) -> str | None:
+    """The first of the other code pages that has `char`; the retries in `skeletonize`
+    then replace the few characters that page lacks."""
+    for codec in _OTHER_PAGES:
+        with contextlib.suppress(UnicodeEncodeError):
+            char.encode(codec)
+            return codec
+    return None
 
 
 def _fast(raw: bytes, codec: str) -> Skeleton:
