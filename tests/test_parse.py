@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import fcntl
 import importlib.util
 import io
 import json
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 from ingest.dedupe import with_keys
 from ingest.errors import NotAFeedError, ParseError
 from ingest.parse import html_to_text, parse_feed
-from ingest.parse_pool import ParserPool
+from ingest.parse_pool import PIPE_BYTES, ParserPool
 from ingest.records import ParsedFeed
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
@@ -940,6 +941,29 @@ def test_pool_size_defaults_to_the_cores() -> None:
         pool.close()
     with pytest.raises(ValueError):
         ParserPool(-1)
+
+
+def test_the_pipes_to_and_from_a_worker_hold_several_feeds() -> None:
+    """A cold cycle's workers waited a third of their time on 64 KB pipes (a parsed feed is
+    60-160 KB): the pool widens them. The executor's queues are private to
+    concurrent.futures, so a Python release that renames them would undo this silently;
+    this test is where that shows."""
+    limit = Path("/proc/sys/fs/pipe-max-size")
+    if not hasattr(fcntl, "F_GETPIPE_SZ") or not limit.exists():
+        pytest.skip("pipe sizes are a Linux setting")
+    if int(limit.read_text()) < PIPE_BYTES:
+        pytest.skip(f"this machine caps pipes below {PIPE_BYTES} bytes (fs.pipe-max-size)")
+    pool = ParserPool(workers=1)
+    try:
+        body = fixture_body("rss20.xml")
+        assert isinstance(asyncio.run(pool.parse(body, url=URL, content_type=None)), ParsedFeed)
+        executor = pool._first.executor if pool._first is not None else None
+        assert executor is not None
+        for queue in (executor._call_queue, executor._result_queue):  # type: ignore[attr-defined]
+            for end in (queue._reader, queue._writer):
+                assert fcntl.fcntl(end.fileno(), fcntl.F_GETPIPE_SZ) >= PIPE_BYTES
+    finally:
+        pool.close()
 
 
 # --- fuzz (bounded) -------------------------------------------------------------------------
