@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from ingest.db import sqlite_driver
-from ingest.models import Article, Feed, Flag, Mention, sqlite_utc_text
+from ingest.models import Article, Feed, Flag, Mention, seen_or_published_since, sqlite_utc_text
 from ingest.records import shallow_dict, slot_init
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -250,7 +250,7 @@ def flagged_article_ids(engine: Engine, since: datetime | None = None) -> list[i
     query = select(Flag.article_id).distinct()
     if since is not None:
         query = query.join(Article, Article.id == Flag.article_id).where(
-            or_(Article.first_seen_at >= since, Article.published_at >= since)
+            seen_or_published_since(since)
         )
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
@@ -283,7 +283,7 @@ def iter_article_texts(
             .limit(batch)
         )
         if since is not None:
-            query = query.where(or_(Article.first_seen_at >= since, Article.published_at >= since))
+            query = query.where(seen_or_published_since(since))
         with engine.connect() as conn:
             rows = conn.execute(query).all()
         if not rows:
@@ -295,7 +295,7 @@ def iter_article_texts(
 def count_articles(engine: Engine, since: datetime | None = None) -> int:
     query = select(func.count()).select_from(Article)
     if since is not None:
-        query = query.where(or_(Article.first_seen_at >= since, Article.published_at >= since))
+        query = query.where(seen_or_published_since(since))
     with engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
 

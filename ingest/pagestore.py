@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
-from ingest.models import Article, Feed
+from ingest.models import Article, Feed, seen_or_published_since
 
 PENDING, FETCHED, FAILED = "pending", "fetched", "failed"
 _IN_CHUNK = 400
@@ -263,7 +263,7 @@ def iter_page_candidates(
             .limit(batch)
         )
         if since is not None:
-            query = query.where(or_(Article.first_seen_at >= since, Article.published_at >= since))
+            query = query.where(seen_or_published_since(since))
         if feed_url is not None:
             query = query.where(or_(Feed.source_url == feed_url, Feed.url == feed_url))
         with engine.connect() as conn:

@@ -20,7 +20,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
-    or_,
     select,
     union_all,
     update,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 
 from ingest.db import sqlite_driver
 from ingest.dedupe import ArticleDraft, ArticlePlan, StoredKey
-from ingest.models import Article, Feed, FetchLog, sqlite_utc_text
+from ingest.models import Article, Feed, FetchLog, seen_or_published_since, sqlite_utc_text
 from ingest.records import shallow_dict, slot_init
 
 # SQLite limits bound parameters per statement; stay well under it.
@@ -340,7 +339,7 @@ def iter_articles(
             .limit(batch)
         )
         if since is not None:
-            query = query.where(or_(Article.first_seen_at >= since, Article.published_at >= since))
+            query = query.where(seen_or_published_since(since))
         if article_ids is not None:
             query = query.where(Article.id.in_(article_ids))
         with engine.connect() as conn:

@@ -36,7 +36,16 @@ from ingest.feedstore import (
     sync_feeds,
 )
 from ingest.flagstore import FlagRow, MentionRow, insert_flags, upsert_mentions
-from ingest.models import Article, Feed, FetchLog, Flag, Mention, UTCDateTime, sqlite_utc_text
+from ingest.models import (
+    Article,
+    Feed,
+    FetchLog,
+    Flag,
+    Mention,
+    UTCDateTime,
+    seen_or_published_since,
+    sqlite_utc_text,
+)
 from ingest.records import ParsedEntry, shallow_dict
 from ingest.store import (
     SQLITE_INSERT_COLUMNS,
@@ -259,6 +268,53 @@ def test_export_streams_in_batches_with_since(engine: Engine) -> None:
     )
     assert len(list(iter_articles(engine, batch=7))) == 25
     assert list(iter_articles(engine, since=NOW + timedelta(days=1))) == []
+
+
+def test_since_takes_articles_first_seen_or_published_since_then_through_one_index(
+    engine: Engine,
+) -> None:
+    """A backlog item (published long ago, seen now) and a future-dated one (seen long
+    ago, dated later) both count as recent; the filter is answered from an index."""
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    old, recent = NOW - timedelta(days=30), NOW - timedelta(days=1)
+    dated = {
+        "guid-0": (old, old),  # neither
+        "guid-1": (old, NOW),  # seen long ago, dated later
+        "guid-2": (NOW, old),  # a backlog item seen now
+        "guid-3": (NOW, NOW),
+    }
+    save_poll(
+        engine,
+        feed.id,
+        update_after(NOW),
+        FetchEvent(NOW, 5, 200, "stored"),
+        plan_articles([entry(i) for i in range(4)], [], NOW),
+        NOW,
+    )
+    with engine.begin() as conn:
+        for guid, (seen, published) in dated.items():
+            conn.execute(
+                update(Article)
+                .where(Article.guid == guid)
+                .values(first_seen_at=seen, published_at=published)
+            )
+    assert sorted(a.guid for a in iter_articles(engine, since=recent)) == [
+        "guid-1",
+        "guid-2",
+        "guid-3",
+    ]
+    assert [a.guid for a in iter_articles(engine, since=NOW + timedelta(seconds=1))] == []
+    statement = select(Article.id).where(seen_or_published_since(recent))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # 4 rows: else a scan wins
+            compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+    assert "ix_articles_recent" in plan
 
 
 def test_bulk_insert_stores_what_sqlalchemy_would_and_returns_the_right_ids(
