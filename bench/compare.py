@@ -48,6 +48,13 @@ def one_cycle(
     ingest.setup()
     argv = ingest.argv()
     env = dict(os.environ, PYTHONPATH=str(tree))
+    if tree != ROOT:
+        # setup() made the schema of this checkout's migrations; the baseline may know
+        # an older one, and refuses to run on a newer.
+        for path in ingest.sqlite_path.parent.glob(ingest.sqlite_path.name + "*"):
+            path.unlink()
+        upgrade = [sys.executable, "-P", "-m", "ingest", "db", "upgrade", "--config"]
+        subprocess.run([*upgrade, str(ingest.config)], check=True, env=env, capture_output=True)
     if steady:
         farm.set_round(0)
         subprocess.run(argv, check=True, env=env, capture_output=True)
