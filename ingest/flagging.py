@@ -77,6 +77,8 @@ def _flag_row(article_id: int, hit: Hit, version: str, now: datetime, source: st
 
 
 def mention_rows(article_id: int, result: MatchResult, now: datetime) -> list[MentionRow]:
+    if not result.mentions:
+        return []  # most articles: no Counter to build, once per stored article
     counts = Counter((m.id, m.kind) for m in result.mentions)
     return [MentionRow(article_id, target, kind, n, now) for (target, kind), n in counts.items()]
 
