@@ -44,17 +44,12 @@ def one_cycle(
     """One cold (or steady) `ingest run --once --all` of `tree`'s code, measured."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    ingest = Ingest(home, farm.urls(), home / "log.txt", parser=parser, watchlist=watchlist)
-    ingest.setup()
+    ingest = Ingest(
+        home, farm.urls(), home / "log.txt", parser=parser, watchlist=watchlist, code=tree
+    )
+    ingest.setup()  # the schema of `tree`'s migrations: a baseline refuses a newer one
     argv = ingest.argv()
     env = dict(os.environ, PYTHONPATH=str(tree))
-    if tree != ROOT:
-        # setup() made the schema of this checkout's migrations; the baseline may know
-        # an older one, and refuses to run on a newer.
-        for path in ingest.sqlite_path.parent.glob(ingest.sqlite_path.name + "*"):
-            path.unlink()
-        upgrade = [sys.executable, "-P", "-m", "ingest", "db", "upgrade", "--config"]
-        subprocess.run([*upgrade, str(ingest.config)], check=True, env=env, capture_output=True)
     if steady:
         farm.set_round(0)
         subprocess.run(argv, check=True, env=env, capture_output=True)

@@ -153,11 +153,11 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
-def run_checked(argv: Sequence[str], *, log: Path) -> None:
+def run_checked(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None) -> None:
     with log.open("ab") as out:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
-        subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=True)
+        subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=True, env=env)
 
 
 class Contender:
@@ -240,9 +240,12 @@ class Ingest(Contender):
         parser: str = "auto",
         database_url: str | None = None,
         watchlist: Path = WATCHLIST,
+        code: Path = ROOT,
     ) -> None:
         super().__init__(home, urls, log)
         self.parser = parser
+        # The checkout whose migrations make the schema (bench.compare runs another).
+        self.code = code
         self.database_url = database_url
         self.watchlist = watchlist
         if parser != "auto":
@@ -273,7 +276,13 @@ class Ingest(Contender):
             encoding="utf-8",
         )
         compile_bytecode()
-        run_checked([INGEST, "db", "upgrade", "--config", str(self.config)], log=self.log)
+        upgrade = ["db", "upgrade", "--config", str(self.config)]
+        if self.code == ROOT:
+            run_checked([INGEST, *upgrade], log=self.log)
+        else:
+            # -P: no current directory ahead of PYTHONPATH (see bench.compare).
+            env = dict(os.environ, PYTHONPATH=str(self.code))
+            run_checked([sys.executable, "-P", "-m", "ingest", *upgrade], log=self.log, env=env)
 
     def argv(self) -> list[str]:
         argv = [INGEST, "run", "--once", "--all", "--config", str(self.config)]
