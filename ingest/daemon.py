@@ -27,8 +27,8 @@ from ingest.db import (
     describe_db_error,
     instance_lock,
 )
-from ingest.digest.period import due_day
-from ingest.digeststore import DAILY, digest_built
+from ingest.digest.period import digest_period, due_day
+from ingest.digeststore import DAILY, digest_built, watched_before
 from ingest.errors import ConfigError
 from ingest.feedsfile import read_feeds_file
 from ingest.feedstore import FeedState, active_feed_ids, claim_due_feeds, release_claims, sync_feeds
@@ -450,10 +450,15 @@ class Daemon:
     async def daily_digest(self) -> None:
         """The cron job: the digest of the day that just reached digest.time, once."""
         digest = self.settings.digest
-        day = due_day(self.clock(), digest.time, ZoneInfo(digest.timezone))
+        tz = ZoneInfo(digest.timezone)
+        day = due_day(self.clock(), digest.time, tz)
         try:
             if await self.db.run(digest_built, DAILY, day.isoformat()):
                 return  # every `run --once` after the first of the day
+            _start, end = digest_period(day, digest.time, tz)
+            if not await self.db.run(watched_before, end):
+                log.info("digest skipped day=%s: no feed was watched before it ended", day)
+                return
             # Imported when a digest is due: Jinja and the mail stack are ~25 ms of a
             # start-up that `run --once` pays each time.
             from ingest.digest.job import produce_daily_digest

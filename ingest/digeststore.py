@@ -224,6 +224,17 @@ def digest_built(engine: Engine, name: str, day: str) -> bool:
     return built is not None
 
 
+def watched_before(engine: Engine, moment: datetime) -> bool:
+    """Whether any feed, retired ones included, was added to the database before `moment`.
+
+    A digest period that ended before then had nothing to report, not even a failing
+    feed: a new install's first start must not build (and mail) one.
+    """
+    with engine.connect() as conn:
+        first = conn.execute(select(Feed.id).where(Feed.created_at < moment).limit(1)).first()
+    return first is not None
+
+
 # --- alerts -------------------------------------------------------------------------------
 
 

@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import update
 
 from ingest.daemon import Daemon
 from ingest.db import create_db_engine
 from ingest.digest.job import produce_daily_digest
 from ingest.digest.period import digest_period, due_day
+from ingest.models import Feed
 from tests.conftest import Instance
 from tests.helpers import query, rss
 
@@ -129,7 +131,11 @@ def test_digest_files_are_built_once_and_mailed(
         ),
     )
     instance.write_feeds("/a.xml")
-    instance.run_once()  # also catches up the due digest (yesterday's period: empty)
+    instance.run_once()
+    # The due digest covers a period that ended before this install watched any feed:
+    # no empty digest is built or mailed on the first start.
+    assert box.messages == []
+    assert query(instance.settings.database, "SELECT day FROM digests") == []
 
     settings = instance.settings
     engine = create_db_engine(settings.database)
@@ -159,8 +165,17 @@ def test_digest_files_are_built_once_and_mailed(
 
 def test_missed_digest_is_built_at_start(instance: Instance) -> None:
     configure(instance, '[digest]\ntimezone = "UTC"\ntime = "00:00"\n')
+    instance.server.add("/a.xml", rss([{"guid": "t1", "title": "Convoy", "minutes": 5}]))
+    instance.write_feeds("/a.xml")
     instance.run_once()
     today = datetime.now(UTC).date()
+    assert not (instance.settings.digest_dir / f"{today}.md").exists()  # a new install
+    # The daemon was down at today's 00:00, but watching the feed since the day before.
+    engine = create_db_engine(instance.settings.database)
+    with engine.begin() as conn:
+        conn.execute(update(Feed).values(created_at=datetime.now(UTC) - timedelta(days=2)))
+    engine.dispose()
+    instance.run_once()
     assert (instance.settings.digest_dir / f"{today}.md").exists()
     rows = query(instance.settings.database, "SELECT day, built_at FROM digests")
     assert [r[0] for r in rows] == [today.isoformat()] and rows[0][1] is not None
