@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from ingest.db import sqlite_driver
 from ingest.models import Article, Feed, Flag, Mention, seen_or_published_since, sqlite_utc_text
 from ingest.records import shallow_dict, slot_init
+from ingest.store import keyset_start
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
@@ -268,7 +269,9 @@ class ArticleText:
 def iter_article_texts(
     engine: Engine, since: datetime | None = None, batch: int = 500
 ) -> Iterator[ArticleText]:
-    last_id = 0
+    last_id = keyset_start(engine, since)
+    if last_id is None:
+        return
     while True:
         query = (
             select(

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from ingest.models import Article, Feed, seen_or_published_since
+from ingest.store import keyset_start
 
 PENDING, FETCHED, FAILED = "pending", "fetched", "failed"
 _IN_CHUNK = 400
@@ -246,7 +247,9 @@ def iter_page_candidates(
     wanted = [Article.page_status.is_(None), Article.page_status == PENDING]
     if retry_failed:
         wanted.append(Article.page_status == FAILED)
-    last_id = 0
+    last_id = keyset_start(engine, since)
+    if last_id is None:
+        return
     while True:
         query = (
             select(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    func,
     insert,
     select,
     union_all,
@@ -316,11 +317,32 @@ class ExportedArticle:
     first_seen: datetime
 
 
+def keyset_start(engine: Engine, since: datetime | None) -> int | None:
+    """The id to page from (`Article.id > start`) for the articles seen or published at
+    `since` or later: 0 without `since`, None when there is none.
+
+    The pages' `id > start ... ORDER BY id` walks the primary key and filters, so it
+    starts at the first recent article, not at the oldest: a database of ten million
+    older ones was otherwise read whole for the first page. That first id comes through
+    ix_articles_recent; a plain min(id) gets the primary-key walk again (SQLite's min()
+    optimisation, and PostgreSQL's when it misjudges), which `+ 0` takes away.
+    """
+    if since is None:
+        return 0
+    with engine.connect() as conn:
+        first = conn.execute(
+            select(func.min(Article.id + 0)).where(seen_or_published_since(since))
+        ).scalar()
+    return None if first is None else int(first) - 1
+
+
 def iter_articles(
     engine: Engine, since: datetime | None = None, article_ids: Any = None, batch: int = 1000
 ) -> Iterator[ExportedArticle]:
     """Stored articles oldest first, streamed in batches (keyset pagination)."""
-    last_id = 0
+    last_id = keyset_start(engine, since)
+    if last_id is None:
+        return
     while True:
         query = (
             select(

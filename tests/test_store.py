@@ -35,7 +35,7 @@ from ingest.feedstore import (
     feed_statuses,
     sync_feeds,
 )
-from ingest.flagstore import FlagRow, MentionRow, insert_flags, upsert_mentions
+from ingest.flagstore import FlagRow, MentionRow, insert_flags, iter_article_texts, upsert_mentions
 from ingest.models import (
     Article,
     Feed,
@@ -46,6 +46,7 @@ from ingest.models import (
     seen_or_published_since,
     sqlite_utc_text,
 )
+from ingest.pagestore import iter_page_candidates
 from ingest.records import ParsedEntry, shallow_dict
 from ingest.store import (
     SQLITE_INSERT_COLUMNS,
@@ -53,6 +54,7 @@ from ingest.store import (
     FetchEvent,
     _article_values,
     iter_articles,
+    keyset_start,
     load_article_keys,
     record_poll,
     save_poll,
@@ -314,6 +316,61 @@ def test_since_takes_articles_first_seen_or_published_since_then_through_one_ind
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # 4 rows: else a scan wins
             compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
             plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+    assert "ix_articles_recent" in plan
+
+
+def test_since_pages_start_at_the_first_recent_article_found_through_the_index(
+    engine: Engine,
+) -> None:
+    """`--since` reads start at the first recent article, not at the oldest: on a large
+    database of older articles the first page otherwise read all of them."""
+    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
+    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    save_poll(
+        engine,
+        feed.id,
+        update_after(NOW),
+        FetchEvent(NOW, 5, 200, "stored"),
+        plan_articles([entry(i) for i in range(10)], [], NOW),
+        NOW,
+    )
+    old = NOW - timedelta(days=30)
+    with engine.begin() as conn:
+        ids = list(conn.execute(select(Article.id).order_by(Article.id)).scalars())
+        conn.execute(
+            update(Article).where(Article.id < ids[6]).values(first_seen_at=old, published_at=old)
+        )
+    executed: list[tuple[str, object]] = []
+
+    def remember(
+        _conn: object, _cursor: object, statement: str, params: object, *_: object
+    ) -> None:
+        executed.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        since = NOW - timedelta(days=1)
+        assert [a.id for a in iter_articles(engine, since=since, batch=3)] == ids[6:]
+        assert [a.id for a in iter_article_texts(engine, since=since, batch=3)] == ids[6:]
+        assert [c.id for c in iter_page_candidates(engine, since=since, batch=3)] == ids[6:]
+        assert keyset_start(engine, since) == ids[6] - 1
+        assert keyset_start(engine, NOW + timedelta(seconds=1)) is None
+        assert list(iter_articles(engine, since=NOW + timedelta(seconds=1))) == []
+        assert keyset_start(engine, None) == 0
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    # The first id comes through the index (a plain min(id) walks the primary key).
+    lookups = [(sql, params) for sql, params in executed if "min(" in sql]
+    assert len(lookups) >= 4
+    sql, params = lookups[0]
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(
+                str(r) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # 10 rows: else a scan wins
+            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
     assert "ix_articles_recent" in plan
 
 
