@@ -56,7 +56,8 @@ def report():
     print(f"daemon={own.ru_utime + own.ru_stime:.3f} "
           f"workers={workers.ru_utime + workers.ru_stime:.3f} "
           f"db={sum(v for k, v in by_name.items() if k.startswith('ingest-db')):.3f} "
-          f"loop={by_name.get('MainThread', 0.0):.3f}", file=sys.stderr)
+          f"loop={by_name.get('MainThread', 0.0):.3f} "
+          f"sys={own.ru_stime:.3f} workers_sys={workers.ru_stime:.3f}", file=sys.stderr)
     print("threads: " + " ".join(f"{k}={v:.3f}" for k, v in sorted(by_name.items())),
           file=sys.stderr)
 if __name__ == "__main__":
