@@ -257,7 +257,8 @@ def test_status_counts_articles_per_feed(engine: Engine) -> None:
     assert sorted(counts.values()) == [0, 3]
 
 
-def test_export_streams_in_batches_with_since(engine: Engine) -> None:
+def stored_poll(engine: Engine, entries: int) -> None:
+    """One feed's first poll, storing `entries` articles (guid-0, guid-1, ...) at NOW."""
     sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
     feed = claim_due_feeds(engine, NOW, 1, 60)[0]
     save_poll(
@@ -265,9 +266,13 @@ def test_export_streams_in_batches_with_since(engine: Engine) -> None:
         feed.id,
         update_after(NOW),
         FetchEvent(NOW, 5, 200, "stored"),
-        plan_articles([entry(i) for i in range(25)], [], NOW),
+        plan_articles([entry(i) for i in range(entries)], [], NOW),
         NOW,
     )
+
+
+def test_export_streams_in_batches_with_since(engine: Engine) -> None:
+    stored_poll(engine, 25)
     assert len(list(iter_articles(engine, batch=7))) == 25
     assert list(iter_articles(engine, since=NOW + timedelta(days=1))) == []
 
@@ -277,8 +282,7 @@ def test_since_takes_articles_first_seen_or_published_since_then_through_one_ind
 ) -> None:
     """A backlog item (published long ago, seen now) and a future-dated one (seen long
     ago, dated later) both count as recent; the filter is answered from an index."""
-    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
-    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
+    stored_poll(engine, 4)
     old, recent = NOW - timedelta(days=30), NOW - timedelta(days=1)
     dated = {
         "guid-0": (old, old),  # neither
@@ -286,14 +290,6 @@ def test_since_takes_articles_first_seen_or_published_since_then_through_one_ind
         "guid-2": (NOW, old),  # a backlog item seen now
         "guid-3": (NOW, NOW),
     }
-    save_poll(
-        engine,
-        feed.id,
-        update_after(NOW),
-        FetchEvent(NOW, 5, 200, "stored"),
-        plan_articles([entry(i) for i in range(4)], [], NOW),
-        NOW,
-    )
     with engine.begin() as conn:
         for guid, (seen, published) in dated.items():
             conn.execute(
@@ -324,16 +320,7 @@ def test_since_pages_start_at_the_first_recent_article_found_through_the_index(
 ) -> None:
     """`--since` reads start at the first recent article, not at the oldest: on a large
     database of older articles the first page otherwise read all of them."""
-    sync_feeds(engine, [DeclaredFeed("https://a.example/feed")], NOW)
-    feed = claim_due_feeds(engine, NOW, 1, 60)[0]
-    save_poll(
-        engine,
-        feed.id,
-        update_after(NOW),
-        FetchEvent(NOW, 5, 200, "stored"),
-        plan_articles([entry(i) for i in range(10)], [], NOW),
-        NOW,
-    )
+    stored_poll(engine, 10)
     old = NOW - timedelta(days=30)
     with engine.begin() as conn:
         ids = list(conn.execute(select(Article.id).order_by(Article.id)).scalars())
