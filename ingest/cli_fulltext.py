@@ -29,7 +29,11 @@ def fulltext_command(
     ] = None,
     feed: Annotated[str | None, typer.Option("--feed", help="only this feed (its URL)")] = None,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="also retry pages that failed before")
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="also fetch again pages that failed, and those waiting to be retried",
+        ),
     ] = False,
     config: ConfigOption = None,
     verbose: VerboseOption = False,
@@ -60,7 +64,9 @@ def fulltext_command(
 
             def done(outcome: PageOutcome) -> None:
                 nonlocal flags
-                outcomes[outcome.failure or outcome.status] += 1
+                kind = outcome.failure or outcome.status
+                retrying = outcome.status == "retrying"
+                outcomes[f"{kind} (tried again later)" if retrying else kind] += 1
                 flags += outcome.flags
                 bar.advance(task, 1)
 

@@ -80,7 +80,7 @@ class PageOutcome:
     """What became of one claimed page (for logs, progress bars and tests)."""
 
     article_id: int
-    status: str  # fetched | failed | outdated
+    status: str  # fetched | failed | retrying (a transient failure) | outdated
     failure: str | None = None
     flags: int = 0
     cut: bool = False
@@ -318,14 +318,14 @@ class PageWorker:
         return PageOutcome(job.article_id, status, flags=sum(counter), cut=page.cut)
 
     async def _failed(self, job: PageJob, failure: PageFailure) -> PageOutcome:
-        saved = await self.db.run(
+        status = await self.db.run(
             save_page_failure, job, failure.kind, failure.message, self.clock()
         )
         log.warning(
-            'page article=%d url=%s status=failed failure=%s error="%s"',
-            job.article_id, job.url, failure.kind, failure.message,
+            'page article=%d url=%s status=%s failure=%s attempt=%d error="%s"',
+            job.article_id, job.url, status, failure.kind, job.attempts + 1, failure.message,
         )  # fmt: skip
-        return PageOutcome(job.article_id, "failed" if saved else "outdated", failure.kind)
+        return PageOutcome(job.article_id, status, failure.kind)
 
     # --- politeness ---------------------------------------------------------------------------
 

@@ -35,7 +35,8 @@ def queue_backfill(
     """Mark the chosen articles "page pending"; how many pages are pending now."""
     batch: list[int] = []
     for candidate in iter_page_candidates(engine, since, feed_url, retry_failed=retry_failed):
-        if candidate.page_status == "pending":
+        waiting = candidate.retry_at is not None  # a transient failure, tried again later
+        if candidate.page_status == "pending" and not (retry_failed and waiting):
             continue
         mode = effective_mode(candidate.feed_mode, settings.fulltext.mode)
         if needs_page(

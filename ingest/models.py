@@ -155,6 +155,9 @@ class Article(Base):
     page_cut: Mapped[bool | None] = mapped_column(Boolean)  # longer than max_page_size
     page_failure: Mapped[str | None] = mapped_column(String(32))  # http_403, robots, timeout…
     page_error: Mapped[str | None] = mapped_column(Text)
+    # Failed fetches of this version; a transient failure is tried again at page_retry_at.
+    page_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    page_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ux_articles_feed_guid", "feed_id", "guid", unique=True),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http import HTTPStatus
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
@@ -78,6 +79,23 @@ class PageFailure:
 
 
 _WALL_STATUSES = {401: "login wall", 402: "paywall", 403: "bot wall or paywall", 451: "legal block"}
+
+# Failures that say nothing about the page, only about the site's moment: tried again
+# after each delay in turn, then final. A wall, a 404, robots.txt or a page without text
+# would answer the same next time.
+TRANSIENT_FAILURES = frozenset(
+    {"timeout", "connect", "http_408", "http_429", "http_500", "http_502", "http_503", "http_504"}
+)
+RETRY_DELAYS = (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))
+
+
+def retry_delay(kind: str, failures_before: int) -> timedelta | None:
+    """How long until a page that failed with `kind` is fetched again; None: it is final.
+
+    `failures_before`: the failed fetches of this article version before this one."""
+    if kind not in TRANSIENT_FAILURES or failures_before >= len(RETRY_DELAYS):
+        return None
+    return RETRY_DELAYS[failures_before]
 
 
 def response_failure(status: int, content_type: str | None, body: bytes) -> PageFailure | None:

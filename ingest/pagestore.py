@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from ingest.models import Article, Feed, seen_or_published_since
+from ingest.pagepolicy import retry_delay
 from ingest.store import keyset_start
 
 PENDING, FETCHED, FAILED = "pending", "fetched", "failed"
@@ -35,6 +36,7 @@ class PageJob:
     allow_private: bool
     title: str
     feed_text: str  # the fuller of summary and content
+    attempts: int = 0  # failed fetches of this version before this claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class PageCandidate:
     content: str
     feed_mode: str | None
     page_status: str | None
+    retry_at: datetime | None = None  # pending, waiting to be tried again after a failure
 
 
 @dataclass
@@ -86,6 +89,8 @@ def mark_pending(conn: Connection, article_ids: Sequence[int]) -> None:
                 page_claimed_at=None,
                 page_failure=None,
                 page_error=None,
+                page_attempts=0,
+                page_retry_at=None,
             )
         )
 
@@ -96,8 +101,13 @@ def mark_pending_ids(engine: Engine, article_ids: Sequence[int]) -> None:
 
 
 def _claimable(now: datetime, lease: float) -> Any:
-    return (Article.page_status == PENDING) & or_(
-        Article.page_claimed_at.is_(None), Article.page_claimed_at < now - timedelta(seconds=lease)
+    return (
+        (Article.page_status == PENDING)
+        & or_(
+            Article.page_claimed_at.is_(None),
+            Article.page_claimed_at < now - timedelta(seconds=lease),
+        )
+        & or_(Article.page_retry_at.is_(None), Article.page_retry_at <= now)
     )
 
 
@@ -128,6 +138,7 @@ def claim_page(engine: Engine, article_id: int, now: datetime, lease: float) -> 
                 Article.title,
                 Article.summary,
                 Article.content_text,
+                Article.page_attempts,
                 Feed.allow_private,
             )
             .join(Feed, Feed.id == Article.feed_id)
@@ -142,6 +153,7 @@ def claim_page(engine: Engine, article_id: int, now: datetime, lease: float) -> 
         allow_private=bool(row.allow_private),
         title=row.title,
         feed_text=content if len(content) >= len(summary) else summary,
+        attempts=row.page_attempts or 0,
     )
 
 
@@ -189,6 +201,7 @@ def save_page(
                 page_cut=page.cut,
                 page_failure=None,
                 page_error=None,
+                page_retry_at=None,
             )
         )
         if not result.rowcount:
@@ -198,19 +211,28 @@ def save_page(
     return True
 
 
-def save_page_failure(engine: Engine, job: PageJob, kind: str, message: str, now: datetime) -> bool:
-    """Record why the page could not be had; the article keeps its feed text."""
+def save_page_failure(engine: Engine, job: PageJob, kind: str, message: str, now: datetime) -> str:
+    """Record why the page could not be had; the article keeps its feed text.
+
+    "retrying": a transient failure, the page is pending again from `page_retry_at`;
+    "failed": final for this article version; "outdated": the article changed meanwhile.
+    """
+    delay = retry_delay(kind, job.attempts)
     with engine.begin() as conn:
         result = conn.execute(
             _finish(job).values(
-                page_status=FAILED,
+                page_status=FAILED if delay is None else PENDING,
                 page_fetched_at=now,
                 page_claimed_at=None,
                 page_failure=kind[:32],
                 page_error=message[:2000],
+                page_attempts=job.attempts + 1,
+                page_retry_at=None if delay is None else now + delay,
             )
         )
-        return bool(result.rowcount)
+    if not result.rowcount:
+        return "outdated"
+    return "failed" if delay is None else "retrying"
 
 
 def page_counts(engine: Engine) -> dict[int, PageCounts]:
@@ -259,6 +281,7 @@ def iter_page_candidates(
                 Article.content_text.label("content"),
                 Feed.full_text.label("feed_mode"),
                 Article.page_status,
+                Article.page_retry_at.label("retry_at"),
             )
             .join(Feed, Feed.id == Article.feed_id)
             .where(Article.id > last_id, or_(*wanted))

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
-from ingest.db import Database
+from ingest.db import Database, create_db_engine
 from ingest.feedstore import DeclaredFeed, claim_due_feeds, sync_feeds
 from ingest.fetch import Fetcher, FetchLimits
 from ingest.flagging import WatchlistFlagger
 from ingest.fulltext import PageWorker
+from ingest.models import Article
+from ingest.pagepolicy import RETRY_DELAYS, retry_delay
 from ingest.pagestore import (
     PageJob,
     claim_page,
@@ -215,6 +217,55 @@ def test_a_403_is_recorded_and_the_article_keeps_its_feed_text(instance: Instanc
     assert server.hits("/paywalled.html") == 1  # a failure is final for this article version
 
 
+def test_a_site_down_for_a_moment_gets_its_page_fetched_on_a_later_cycle(
+    instance: Instance,
+) -> None:
+    configure(instance)
+    server = instance.server
+    server.fail("/news/down.html", 503, body="back soon")
+    server.add(
+        "/flaky.xml",
+        rss([entry(1, server, "/news/down.html", EN_TEASER, "Convoy in western Anbar")]),
+    )
+    instance.write_feeds("/flaky.xml")
+    instance.run_once()
+    page = pages_of(instance)["page-1"]
+    assert (page.page_status, page.page_failure) == ("pending", "http_503")
+    status = jsonl(instance.cli("status", "--json").output)[0]
+    assert status["pages"]["pending"] == 1 and status["pages"]["failed"] == 0
+    instance.run_once("--all")
+    assert instance.cli("fulltext").exit_code == 0
+    assert server.hits("/news/down.html") == 1  # not before its retry time (10 minutes)
+
+    serve_page(server, "anbar-trucks-en.html", "/news/down.html")  # the site is back
+    engine = create_db_engine(db(instance))
+    with engine.begin() as conn:  # ten minutes on
+        conn.execute(update(Article).values(page_retry_at=datetime.now(UTC) - timedelta(minutes=1)))
+    engine.dispose()
+    instance.run_once()
+    assert server.hits("/news/down.html") == 2
+    page = pages_of(instance)["page-1"]
+    assert (page.page_status, page.page_failure) == ("fetched", None)
+    assert {(f.guid, f.rule, f.source) for f in flags_of(instance)} >= {
+        ("page-1", "base-logistics", "page")
+    }
+
+
+def test_retry_failed_fetches_the_pages_waiting_for_a_retry_now(instance: Instance) -> None:
+    configure(instance)
+    server = instance.server
+    server.fail("/news/down.html", 504)
+    server.add("/flaky.xml", rss([entry(1, server, "/news/down.html", EN_TEASER, "Convoy")]))
+    instance.write_feeds("/flaky.xml")
+    instance.run_once()
+    assert pages_of(instance)["page-1"].page_status == "pending"
+    serve_page(server, "anbar-trucks-en.html", "/news/down.html")
+    result = instance.cli("fulltext", "--retry-failed")
+    assert result.exit_code == 0 and "1 fetched" in result.output
+    assert server.hits("/news/down.html") == 2
+    assert pages_of(instance)["page-1"].page_status == "fetched"
+
+
 def test_full_text_never_and_always_per_feed(instance: Instance) -> None:
     configure(instance)
     server = instance.server
@@ -309,15 +360,20 @@ def test_pending_pages_survive_a_restart_and_overflow_waits_in_the_database(
     assert pending_page_ids(engine, datetime.now(UTC), 600, 10) == []
 
 
-def test_claims_are_leases_and_answers_are_for_the_claimed_version(
-    engine: Engine, feed_server: FeedServer
-) -> None:
+def _three_pages_pending(engine: Engine, feed_server: FeedServer) -> datetime:
+    """Three stored articles whose pages are pending (no page worker ran); now."""
     path = serve_page(feed_server, "anbar-trucks-en.html")
     feed_server.add(
         "/f.xml", rss([entry(i, feed_server, path, EN_TEASER, f"T{i}") for i in range(3)])
     )
     asyncio.run(_poll_without_pages_worker(engine, feed_server.url("/f.xml"), 10))
-    now = datetime.now(UTC)
+    return datetime.now(UTC)
+
+
+def test_claims_are_leases_and_answers_are_for_the_claimed_version(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    now = _three_pages_pending(engine, feed_server)
     first_id = pending_page_ids(engine, now, 600, 10)[0]
     job = claim_page(engine, first_id, now, lease=600)
     assert isinstance(job, PageJob) and job.version == 1
@@ -331,9 +387,50 @@ def test_claims_are_leases_and_answers_are_for_the_claimed_version(
 
         conn.execute(text("UPDATE articles SET version = 2 WHERE id = :id"), {"id": first_id})
     mark_pending_ids(engine, [first_id])
-    assert not save_page_failure(engine, job, "timeout", "late", later)
+    assert save_page_failure(engine, job, "timeout", "late", later) == "outdated"
     (page,) = stored_pages(engine, [first_id])
     assert (page.status, page.version) == ("pending", 2)
+
+
+def test_transient_failures_are_tried_again_later_then_final(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    now = _three_pages_pending(engine, feed_server)
+    flaky, walled, _ = pending_page_ids(engine, now, 600, 10)
+    outcomes = []
+    for delay in (*RETRY_DELAYS, None):
+        job = claim_page(engine, flaky, now, lease=600)
+        assert job is not None
+        outcomes.append(save_page_failure(engine, job, "http_503", "HTTP 503", now))
+        if delay is not None:
+            assert flaky not in pending_page_ids(
+                engine, now + delay - timedelta(seconds=1), 600, 10
+            )
+            assert claim_page(engine, flaky, now, lease=600) is None  # not before its time
+            now += delay
+            assert flaky in pending_page_ids(engine, now, 600, 10)
+    assert outcomes == ["retrying", "retrying", "retrying", "failed"]
+    (page,) = stored_pages(engine, [flaky])
+    assert (page.status, page.failure) == ("failed", "http_503")
+    assert flaky not in pending_page_ids(engine, now + timedelta(days=30), 600, 10)
+
+    job = claim_page(engine, walled, now, lease=600)
+    assert job is not None
+    assert save_page_failure(engine, job, "http_403", "HTTP 403", now) == "failed"  # a wall
+
+    # A new version of the article starts again with a clean slate.
+    mark_pending_ids(engine, [flaky])
+    job = claim_page(engine, flaky, now, lease=600)
+    assert job is not None and job.attempts == 0
+    assert save_page_failure(engine, job, "timeout", "slow", now) == "retrying"
+
+
+def test_retry_delays_are_for_transient_failures_only() -> None:
+    assert retry_delay("timeout", 0) == RETRY_DELAYS[0]
+    assert retry_delay("http_429", 2) == RETRY_DELAYS[2]
+    assert retry_delay("http_503", len(RETRY_DELAYS)) is None
+    for final in ("http_403", "http_404", "robots", "not_html", "no_text", "blocked", "tls"):
+        assert retry_delay(final, 0) is None
 
 
 def test_offers_beyond_the_queue_are_dropped_not_held() -> None:
