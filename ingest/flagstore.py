@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from ingest.db import sqlite_driver
 from ingest.models import Article, Feed, Flag, Mention, seen_or_published_since, sqlite_utc_text
 from ingest.records import shallow_dict, slot_init
-from ingest.store import keyset_start
+from ingest.store import article_pages
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
@@ -269,30 +269,15 @@ class ArticleText:
 def iter_article_texts(
     engine: Engine, since: datetime | None = None, batch: int = 500
 ) -> Iterator[ArticleText]:
-    last_id = keyset_start(engine, since)
-    if last_id is None:
-        return
-    while True:
-        query = (
-            select(
-                Article.id,
-                Article.title,
-                Article.summary,
-                Article.content_text.label("content"),
-                Article.page_text.label("page"),
-            )
-            .where(Article.id > last_id)
-            .order_by(Article.id)
-            .limit(batch)
-        )
-        if since is not None:
-            query = query.where(seen_or_published_since(since))
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return
-        yield from (ArticleText(**row._asdict()) for row in rows)
-        last_id = rows[-1].id
+    query = select(
+        Article.id,
+        Article.title,
+        Article.summary,
+        Article.content_text.label("content"),
+        Article.page_text.label("page"),
+    )
+    for row in article_pages(engine, query, since, batch):
+        yield ArticleText(**row._asdict())
 
 
 def count_articles(engine: Engine, since: datetime | None = None) -> int:

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
-from ingest.models import Article, Feed, seen_or_published_since
+from ingest.models import Article, Feed
 from ingest.pagepolicy import retry_delay
-from ingest.store import keyset_start
+from ingest.store import article_pages
 
 PENDING, FETCHED, FAILED = "pending", "fetched", "failed"
 _IN_CHUNK = 400
@@ -269,35 +269,23 @@ def iter_page_candidates(
     wanted = [Article.page_status.is_(None), Article.page_status == PENDING]
     if retry_failed:
         wanted.append(Article.page_status == FAILED)
-    last_id = keyset_start(engine, since)
-    if last_id is None:
-        return
-    while True:
-        query = (
-            select(
-                Article.id,
-                Article.url,
-                Article.summary,
-                Article.content_text.label("content"),
-                Feed.full_text.label("feed_mode"),
-                Article.page_status,
-                Article.page_retry_at.label("retry_at"),
-            )
-            .join(Feed, Feed.id == Article.feed_id)
-            .where(Article.id > last_id, or_(*wanted))
-            .order_by(Article.id)
-            .limit(batch)
+    query = (
+        select(
+            Article.id,
+            Article.url,
+            Article.summary,
+            Article.content_text.label("content"),
+            Feed.full_text.label("feed_mode"),
+            Article.page_status,
+            Article.page_retry_at.label("retry_at"),
         )
-        if since is not None:
-            query = query.where(seen_or_published_since(since))
-        if feed_url is not None:
-            query = query.where(or_(Feed.source_url == feed_url, Feed.url == feed_url))
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return
-        yield from (PageCandidate(**row._asdict()) for row in rows)
-        last_id = rows[-1].id
+        .join(Feed, Feed.id == Article.feed_id)
+        .where(or_(*wanted))
+    )
+    if feed_url is not None:
+        query = query.where(or_(Feed.source_url == feed_url, Feed.url == feed_url))
+    for row in article_pages(engine, query, since, batch):
+        yield PageCandidate(**row._asdict())
 
 
 @dataclass(frozen=True, slots=True)

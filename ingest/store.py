@@ -16,6 +16,8 @@ from typing import Any, cast
 from sqlalchemy import (
     Connection,
     Engine,
+    Row,
+    Select,
     Table,
     bindparam,
     delete,
@@ -336,41 +338,44 @@ def keyset_start(engine: Engine, since: datetime | None) -> int | None:
     return None if first is None else int(first) - 1
 
 
+def article_pages(
+    engine: Engine, query: Select[*tuple[Any, ...]], since: datetime | None, batch: int
+) -> Iterator[Row[*tuple[Any, ...]]]:
+    """The rows of `query` (which selects Article.id) in id order, a batch per
+    connection, limited to articles seen or published since `since` if given."""
+    last_id = keyset_start(engine, since)
+    if last_id is None:
+        return
+    if since is not None:
+        query = query.where(seen_or_published_since(since))
+    while True:
+        page = query.where(Article.id > last_id).order_by(Article.id).limit(batch)
+        with engine.connect() as conn:
+            rows = conn.execute(page).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+
+
 def iter_articles(
     engine: Engine, since: datetime | None = None, article_ids: Any = None, batch: int = 1000
 ) -> Iterator[ExportedArticle]:
     """Stored articles oldest first, streamed in batches (keyset pagination)."""
-    last_id = keyset_start(engine, since)
-    if last_id is None:
-        return
-    while True:
-        query = (
-            select(
-                Article.id,
-                Feed.source_url.label("feed_url"),
-                Article.guid,
-                Article.url,
-                Article.title,
-                Article.summary,
-                Article.published_at.label("published"),
-                Article.first_seen_at.label("first_seen"),
-            )
-            .join(Feed, Feed.id == Article.feed_id)
-            .where(Article.id > last_id)
-            .order_by(Article.id)
-            .limit(batch)
-        )
-        if since is not None:
-            query = query.where(seen_or_published_since(since))
-        if article_ids is not None:
-            query = query.where(Article.id.in_(article_ids))
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return
-        for row in rows:
-            yield ExportedArticle(**row._asdict())
-        last_id = rows[-1].id
+    query = select(
+        Article.id,
+        Feed.source_url.label("feed_url"),
+        Article.guid,
+        Article.url,
+        Article.title,
+        Article.summary,
+        Article.published_at.label("published"),
+        Article.first_seen_at.label("first_seen"),
+    ).join(Feed, Feed.id == Article.feed_id)
+    if article_ids is not None:
+        query = query.where(Article.id.in_(article_ids))
+    for row in article_pages(engine, query, since, batch):
+        yield ExportedArticle(**row._asdict())
 
 
 def prune_fetch_log(engine: Engine, older_than: datetime) -> int:
