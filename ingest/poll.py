@@ -172,10 +172,11 @@ async def _record(
     pending: list[int] = []
 
     def write_flags(conn: Any, articles: Sequence[StoredArticle]) -> None:
+        # Assigned, not added to: a group commit may roll this write back and run it again.
         if flagger is not None:
-            counter.append(flagger.write_flags(conn, articles))
+            counter[:] = [flagger.write_flags(conn, articles)]
         if ctx.pages is not None:
-            pending.extend(ctx.pages.mark_pending(conn, feed.id, articles))
+            pending[:] = ctx.pages.mark_pending(conn, feed.id, articles)
 
     written = await ctx.db.write(
         write_poll,

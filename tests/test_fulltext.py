@@ -8,6 +8,7 @@ surviving a restart, claims, versions) also runs on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,51 @@ async def _poll_without_pages_worker(engine: Engine, feed_url: str, queue_size: 
         assert report.new == 3
     database._executor.shutdown(wait=True)
     return worker
+
+
+def test_a_poll_written_again_after_another_write_failed_counts_its_flags_once(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    """The group commit writes a batch again, write by write, when one write of it fails:
+    a poll in that batch runs twice and must report (and offer) its results once."""
+    paths = [serve_page(feed_server, name) for name in sorted(p.name for p in PAGES.iterdir())]
+    feed_server.add(
+        "/again.xml",
+        rss([entry(i, feed_server, p, EN_TEASER, EN_SENTENCE) for i, p in enumerate(paths)]),
+    )
+    now = datetime.now(UTC)
+    sync_feeds(engine, [DeclaredFeed(feed_server.url("/again.xml"), allow_private=True)], now)
+
+    def fail(_conn: Any) -> None:
+        raise ValueError("a write that fails")
+
+    async def run() -> tuple[Any, BaseException | None, PageWorker]:
+        database = Database(engine)
+        settings = FullTextSettings(queue_size=10, per_host_delay=0)
+        held = threading.Event()
+        async with Fetcher(FetchLimits(allow_private_networks=True)) as fetcher:
+            worker = PageWorker(fetcher, database, settings, "ingest/test", flagger=_matcher)
+            ctx = PollContext(fetcher, ParserPool(0), database, PollingSettings(), pages=worker)
+            ctx.flagger = _matcher
+            (feed,) = claim_due_feeds(engine, now, 10, 60)
+            busy = asyncio.ensure_future(database.run(lambda _engine: held.wait(10)))
+            poll = asyncio.ensure_future(poll_feed(feed, ctx))
+            while not database._writes:  # the poll's write waits behind the held thread
+                await asyncio.sleep(0.01)
+            failing = asyncio.ensure_future(database.write(fail))
+            await asyncio.sleep(0)
+            held.set()
+            report = await poll
+            error = (await asyncio.gather(failing, return_exceptions=True))[0]
+            await busy
+        database._executor.shutdown(wait=True)
+        return report, error, worker
+
+    report, error, worker = asyncio.run(run())
+    assert isinstance(error, ValueError)
+    stored = query(engine.url.render_as_string(hide_password=False), "SELECT id FROM flags")
+    assert report.new == 3 and report.flags == len(stored) > 0
+    assert worker.queue.qsize() == 3 and worker.dropped == 0
 
 
 def test_pending_pages_survive_a_restart_and_overflow_waits_in_the_database(

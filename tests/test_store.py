@@ -528,7 +528,7 @@ def test_sqlite_poll_record_stores_what_sqlalchemy_stores(tmp_path: Path) -> Non
     engine.dispose()
 
 
-def test_group_commit_light_writes_share_a_savepoint_a_failure_costs_only_itself(
+def test_group_commit_a_failed_write_costs_only_itself_and_a_clean_batch_no_savepoint(
     tmp_path: Path,
 ) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'writes.db'}")
@@ -566,13 +566,23 @@ def test_group_commit_light_writes_share_a_savepoint_a_failure_costs_only_itself
         ),
     )
 
-    async def run_light() -> list[int]:
+    async def run_batch(light: list[int], heavy: list[int]) -> list[object]:
         busy = asyncio.ensure_future(database.run(lambda _engine: time.sleep(0.3)))
         await asyncio.sleep(0.05)
-        done = await asyncio.gather(*(database.write(put, x, light=True) for x in (5, 6, 7)))
+        writes = [database.write(put, x, light=True) for x in light]
+        writes += [database.write(put, x) for x in heavy]
+        done = await asyncio.gather(*writes, return_exceptions=True)
         await busy
         return done
 
-    assert asyncio.run(run_light()) == [5, 6, 7]
-    assert len(savepoints) == 1  # three polls' worth of light writes, one SAVEPOINT
+    # Nothing fails: the batch is one transaction and no write pays for a SAVEPOINT.
+    assert asyncio.run(run_batch([5, 6], [7, 8])) == [5, 6, 7, 8]
+    assert savepoints == []
+    # A heavy write fails: the batch is written again, the light writes sharing one
+    # SAVEPOINT and each heavy one in its own; the others are stored once.
+    again = asyncio.run(run_batch([9, 10], [11, 8, 12]))
+    assert again[:3] == [9, 10, 11] and again[4] == 12 and isinstance(again[3], IntegrityError)
+    assert len(savepoints) == 1 + 3
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT x FROM t")).scalars()) == list(range(1, 13))
     database.close()
