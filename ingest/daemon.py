@@ -123,6 +123,7 @@ class Daemon:
         self.flaggers: FlaggerSource | None = None
         self.parser: ParserPool | None = None  # while running
         self.inflight: dict[int, asyncio.Task[PollReport | None]] = {}
+        self._poll_ended: asyncio.Event | None = None  # set as each poll ends (poll_once)
         self.stopping = asyncio.Event()
         self._mtimes: dict[Path, float] = {}
         self._db_failures = 0
@@ -405,6 +406,8 @@ class Daemon:
 
     def _forget(self, feed_id: int, _task: asyncio.Task[PollReport | None]) -> None:
         self.inflight.pop(feed_id, None)
+        if self._poll_ended is not None:
+            self._poll_ended.set()
 
     async def _poll(self, feed: FeedState, stats: CycleStats) -> PollReport | None:
         try:
@@ -484,6 +487,7 @@ class Daemon:
     async def poll_once(self, everything: bool) -> CycleStats:
         """`run --once`: every due feed (or every feed) exactly once, then return."""
         stats = CycleStats()
+        ended = self._poll_ended = asyncio.Event()  # of this event loop
         ids = await self.db.run(active_feed_ids, self.clock(), everything=everything)
         limit = self.settings.polling.concurrency
         queue = list(reversed(ids))
@@ -506,9 +510,10 @@ class Daemon:
             while claimed and len(self.inflight) < limit:
                 self._start(claimed.pop(0), stats)
             if self.inflight:
-                await asyncio.wait(
-                    list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED
-                )
+                # Not asyncio.wait(inflight, FIRST_COMPLETED): it adds and then removes a
+                # callback on each of the `concurrency` polls for every one that ends.
+                ended.clear()
+                await ended.wait()
         log.info(stats.line())
         self.last_stats = stats
         return stats
