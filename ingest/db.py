@@ -299,8 +299,13 @@ class Database:
                 outcomes = self._commit_apart(batch)
         except Exception as exc:  # the commit, or the database itself: every write failed
             outcomes = [(write, None, exc) for write in batch]
-        for write, value, error in outcomes:
-            write.loop.call_soon_threadsafe(_settle, write.future, value, error)
+        # One wake-up of each event loop for the whole batch, not one per write: each
+        # call_soon_threadsafe writes to the loop's self-pipe.
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle_all, settled)
 
     def _commit_together(self, batch: list[_Write]) -> list[_Outcome]:
         """Every write of the batch in one transaction without savepoints; `_WriteFailed`
@@ -402,10 +407,12 @@ def sqlite_driver(conn: Connection) -> sqlite3.Connection:
     return driver
 
 
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():  # the poll was cancelled (shutdown); what it wrote stands
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
+def _settle_all(outcomes: list[_Outcome]) -> None:
+    for write, value, error in outcomes:
+        future = write.future
+        if future.done():  # the poll was cancelled (shutdown); what it wrote stands
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
