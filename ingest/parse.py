@@ -43,7 +43,7 @@ from ingest.parse_fast_html import html_fields
 from ingest.parse_json import is_json, parse_json_feed
 from ingest.records import ParsedEntry, ParsedFeed
 
-__all__ = ["PARSERS", "html_to_text", "parse_feed"]
+__all__ = ["html_to_text", "parse_feed"]
 
 log = logging.getLogger("ingest.parse")
 
@@ -56,8 +56,6 @@ _AUTHOR_FORMS = (
 )
 _HTML_START = re.compile(r"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
 
-
-PARSERS = ("auto", "feedparser")
 
 memoize_url_functions()
 skip_detour_for_plain_keys()

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 from ingest.dedupe import with_keys
 from ingest.errors import NotAFeedError, ParseError
-from ingest.parse import PARSERS, parse_feed
 from ingest.records import ParsedFeed
 from ingest.runtime import settle_heap
 
@@ -42,6 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["ParserPool"]
 
 log = logging.getLogger("ingest.parse")
+
+# `ingest.parse.parse_feed`'s parsers. That module (feedparser, lxml) is imported by the
+# workers and by an inline pool only: the daemon's own start-up, which the first polls
+# wait for, does without it (~30 ms).
+PARSERS = ("auto", "feedparser")
 
 
 @dataclass
@@ -266,6 +270,7 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     gc.disable()  # the imports build only long-lived objects; settle_heap turns it on
+    import ingest.parse  # parse_feed, for _parse_outcome
     import ingest.prepare  # noqa: F401  (the matcher's tables are built on import)
 
     settle_heap()
@@ -305,6 +310,8 @@ def _parse_outcome(
     parser: str = "auto",
     watchlist: ShippedWatchlist | None = None,
 ) -> _Outcome:
+    from ingest.parse import parse_feed  # imported at the worker's start (_init_worker)
+
     try:
         feed = with_keys(parse_feed(body, url=url, content_type=content_type, parser=parser))
         if watchlist is not None:
