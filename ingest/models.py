@@ -70,7 +70,9 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database; use aware UTC")
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # Cut the text's "+00:00" rather than replace(tzinfo=None) first: the replace cost
+    # half as much again, and the write path converts two moments per article.
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 class Base(DeclarativeBase):
