@@ -272,9 +272,10 @@ class Database:
     async def write(self, fn: Callable[..., T], /, *args: Any, light: bool = False) -> T:
         """`fn(conn, *args)` inside the next group commit; its value once committed.
 
-        `light`: a write of a few rows that is not expected to fail (a 304's feed state
-        and log line). Light writes queued together share one SAVEPOINT, and are
-        retried one by one if it fails; a cycle is mostly such writes.
+        `fn` may run twice: if another write of its batch fails, the batch is rolled
+        back and written again (see the class). `light`: a write of a few rows that is
+        not expected to fail (a 304's feed state and log line); when a batch is written
+        again, its light writes share one SAVEPOINT, and go one by one if that fails.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
