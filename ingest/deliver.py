@@ -23,7 +23,7 @@ import aiohttp
 from ingest.digest.jsonformat import utc
 from ingest.digest.model import Digest
 from ingest.digest.render import render
-from ingest.fetch_transport import default_ssl_context
+from ingest.tls import default_ssl_context
 
 # `total` is the whole POST's deadline; sock_read alone would let a trickle go on forever.
 WEBHOOK_TIMEOUT = aiohttp.ClientTimeout(total=20.0, connect=5.0, sock_read=10.0)

@@ -19,8 +19,10 @@ def main() -> None:
     # tenth of the import time). `settle_heap` turns it back on, with the heap frozen.
     gc.disable()
     if sys.argv[1:2] == ["run"]:
+        from ingest import tls
         from ingest.parse_pool import prestart
 
+        tls.preload()  # the CA bundle, read in a thread while the imports below run
         prestart()  # its start-up overlaps the imports below
     from ingest.cli import main as cli_main
     from ingest.runtime import settle_heap

@@ -34,7 +34,6 @@ from ingest.errors import FetchError
 from ingest.fetch_transport import (
     REDIRECT_STATUSES,
     check_literal,
-    default_ssl_context,
     describe_failure,
     discard,
     open_session,
@@ -42,6 +41,7 @@ from ingest.fetch_transport import (
 from ingest.inflate import ACCEPT_ENCODING, DecodeError, decode, decoder_chain
 from ingest.netguard import NetworkPolicy
 from ingest.records import FeedRequest, FetchedFeed
+from ingest.tls import default_ssl_context
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, application/feed+json, "
@@ -148,7 +148,8 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         if self._ssl_context is None:
-            # Loading the CA bundle costs tens of ms: once, shared by every connection.
+            # Loading the CA bundle costs tens of ms: once, shared by every connection (and
+            # under `ingest run` loaded already, in a thread at start: ingest.tls).
             self._ssl_context = default_ssl_context()
         return self
 

@@ -1,7 +1,7 @@
 """The transport under the fetch stage: aiohttp sessions behind the private-network guard.
 
 Part of the fetch stage (with `ingest.fetch`; `ingest.deliver` posts webhooks with
-aiohttp too, with this module's SSL context). aiohttp rather than httpx because polling
+aiohttp too, with the SSL context of `ingest.tls`). aiohttp rather than httpx because polling
 is mostly small requests and 304s, where the client's own CPU is the cost: on 1,000
 conditional GETs against the bench farm, httpx over httpcore (h11, anyio) spent about
 1.2 ms of CPU a request, aiohttp (C parser, one flat pool) about 0.3 ms.
@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import socket
 import ssl
 from collections.abc import Mapping
 
 import aiohttp
-import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ingest.errors import FetchError
@@ -79,14 +77,6 @@ def check_literal(host: str, policy: NetworkPolicy) -> None:
     except ValueError:
         return
     refuse_if_blocked(host, ip, policy)
-
-
-def default_ssl_context() -> ssl.SSLContext:
-    """Certificates checked against certifi's CA bundle, the same on every machine, unless
-    the operator names their own with SSL_CERT_FILE or SSL_CERT_DIR (a company's CA)."""
-    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context()  # OpenSSL reads both variables
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def open_session(

@@ -20,7 +20,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from ingest import fetch_transport
+from ingest import fetch_transport, tls
 from ingest.errors import FetchError
 from ingest.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
 from ingest.fetch_transport import GuardedResolver
@@ -573,19 +573,55 @@ def test_tls_verifies_the_url_host_although_the_guard_connects_to_an_ip(
         assert caught.value.kind == "tls"
 
 
-def test_ssl_cert_file_names_the_operators_own_ca(
-    localhost_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def localhost_tls_server(localhost_cert: tuple[Path, Path]) -> Iterator[FeedServer]:
+    """An HTTPS feed server with the self-signed "localhost" certificate, serving /a.xml."""
     cert, key = localhost_cert
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     with FeedServer(ssl_context=server_context) as server:
         server.add("/a.xml", FEED)
-        url = f"https://localhost:{server.port}/a.xml"
-        # certifi's bundle does not know this CA: refused, until the operator names it.
-        assert fetch_error(url, SHORT, allow_private=True).kind == "tls"
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        assert fetch(url, SHORT, allow_private=True).status == 200
+        yield server
+
+
+def test_ssl_cert_file_names_the_operators_own_ca(
+    localhost_cert: tuple[Path, Path],
+    localhost_tls_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"https://localhost:{localhost_tls_server.port}/a.xml"
+    # certifi's bundle does not know this CA: refused, until the operator names it.
+    assert fetch_error(url, SHORT, allow_private=True).kind == "tls"
+    monkeypatch.setenv("SSL_CERT_FILE", str(localhost_cert[0]))
+    assert fetch(url, SHORT, allow_private=True).status == 200
+
+
+def test_the_context_loaded_at_start_checks_certificates_and_honours_ssl_cert_file(
+    localhost_cert: tuple[Path, Path],
+    localhost_tls_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `ingest run` loads the CA bundle in a thread at start (tls.preload); the fetcher
+    # opened later must get that context, with the operator's CA, and checking names.
+    monkeypatch.setenv("SSL_CERT_FILE", str(localhost_cert[0]))
+    port = localhost_tls_server.port
+    tls.preload()
+    assert fetch(f"https://localhost:{port}/a.xml", SHORT, allow_private=True).status == 200
+    tls.preload()
+    error = fetch_error(f"https://127.0.0.1:{port}/a.xml", SHORT, allow_private=True)
+    assert error.kind == "tls"
+
+
+def test_a_preloaded_context_goes_to_one_caller_only() -> None:
+    tls.preload()
+    assert tls._preloaded is not None
+    first = tls.default_ssl_context()
+    assert tls._preloaded is None  # taken: the next caller builds its own
+    second = tls.default_ssl_context()
+    assert first is not second  # contexts are mutable: never shared by two callers
+    for context in (first, second):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 0  # a CA bundle was loaded
 
 
 # -- concurrency ------------------------------------------------------------------------------
