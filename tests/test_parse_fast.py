@@ -145,6 +145,38 @@ def test_links_in_html_made_absolute(farm: FeedGenerator) -> None:
     assert_same_records(fast, reference)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"\xff",
+        b"\xc0\xaf",
+        b"\xed\xa0\x80",
+        b"\xe2\x82",
+        b"\xf4\x90\x80\x80",
+        b"\xf8\x88\x80\x80\x80",
+    ],
+    ids=["stray", "overlong", "surrogate", "truncated", "beyond-unicode", "five-bytes"],
+)
+@pytest.mark.parametrize("where", ["title", "description", "comment"])
+def test_any_byte_sequence_that_is_not_utf8_goes_to_feedparser(bad: bytes, where: str) -> None:
+    # The fast path leaves the UTF-8 check to libxml2: each of these must still make it
+    # decline, so that feedparser's repair reads the feed (and the feed is not lost).
+    title = b"Caf" + bad if where == "title" else b"Cafe"
+    description = b"Beside " + bad + b" it" if where == "description" else b"Beside it"
+    comment = b"<!-- " + bad + b" -->" if where == "comment" else b""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+        + comment
+        + b"<item><guid>g1</guid><title>" + title + b"</title><description>" + description
+        + b"</description></item></channel></rss>"
+    )  # fmt: skip
+    url = "https://site.example/feed"
+    assert parse_fast(body, url=url, content_type="application/rss+xml") is None
+    repaired = parse_feed(body, url=url, content_type="application/rss+xml")
+    assert [entry.guid for entry in repaired.entries] == ["g1"]
+    assert repaired.entries[0].title.startswith("Caf")
+
+
 def test_never_fetches_a_url_given_as_text() -> None:
     assert parse_fast(b"https://example.com/feed.xml", url="https://x.example/") is None
 
