@@ -12,7 +12,13 @@ rules.py (scopes, evidence).
 
 from __future__ import annotations
 
-from ingest.match.matcher import Matcher, article_fields, compile_matcher
+from ingest.match.matcher import (
+    Matcher,
+    MatcherSource,
+    article_fields,
+    compile_matcher,
+    matcher_source,
+)
 from ingest.match.normalize import normalize
 from ingest.match.results import Hit, MatchResult, Mention
 
@@ -20,8 +26,10 @@ __all__ = [
     "Hit",
     "MatchResult",
     "Matcher",
+    "MatcherSource",
     "Mention",
     "article_fields",
     "compile_matcher",
+    "matcher_source",
     "normalize",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ingest.match.automaton import Candidate, Phrase, Scanner
@@ -13,44 +14,58 @@ if TYPE_CHECKING:  # ingest.watchlist validates phrases with ingest.match.normal
     from ingest.watchlist import Watchlist
 
 
+@dataclass(frozen=True, slots=True)
+class MatcherSource:
+    """What the matcher is compiled from: the watchlist's targets, phrases and rules as
+    plain records. The parser workers compile from this, so they never import pydantic
+    (the watchlist's validation), which was half of a worker's start-up."""
+
+    version: str
+    targets: tuple[Target, ...]
+    phrases: tuple[Phrase, ...]
+    rules: tuple[CompiledRule, ...]
+
+
+def matcher_source(watchlist: Watchlist) -> MatcherSource:
+    """The watchlist's entities and keyword groups as numbered targets with their phrases,
+    and its rules."""
+    targets: list[Target] = []
+    phrases: list[Phrase] = []
+    for entity in watchlist.entities:
+        index = len(targets)
+        targets.append(Target(entity.id, "entity", entity.name, entity.priority))
+        phrases += [Phrase(index, alias, keyword=False, exclude=False) for alias in entity.aliases]
+        phrases += [Phrase(index, phrase, keyword=False, exclude=True) for phrase in entity.exclude]
+    for group in watchlist.keywords:
+        index = len(targets)
+        targets.append(Target(group.id, "keywords", group.name, group.priority))
+        phrases += [Phrase(index, term, keyword=True, exclude=False) for term in group.terms]
+        phrases += [Phrase(index, phrase, keyword=True, exclude=True) for phrase in group.exclude]
+    rules = tuple(
+        CompiledRule(
+            rule.id,
+            rule.name,
+            rule.priority,
+            frozenset(rule.all),
+            frozenset(rule.any),
+            frozenset(rule.none),
+            rule.within,
+        )
+        for rule in watchlist.rules
+    )
+    return MatcherSource(watchlist.version, tuple(targets), tuple(phrases), rules)
+
+
 class Matcher:
     """The whole watchlist compiled once; `match` is pure and safe to call from any thread."""
 
-    def __init__(self, watchlist: Watchlist) -> None:
-        self.version = watchlist.version
-        targets: list[Target] = []
-        phrases: list[Phrase] = []
-        for entity in watchlist.entities:
-            index = len(targets)
-            targets.append(Target(entity.id, "entity", entity.name, entity.priority))
-            phrases += [
-                Phrase(index, alias, keyword=False, exclude=False) for alias in entity.aliases
-            ]
-            phrases += [
-                Phrase(index, phrase, keyword=False, exclude=True) for phrase in entity.exclude
-            ]
-        for group in watchlist.keywords:
-            index = len(targets)
-            targets.append(Target(group.id, "keywords", group.name, group.priority))
-            phrases += [Phrase(index, term, keyword=True, exclude=False) for term in group.terms]
-            phrases += [
-                Phrase(index, phrase, keyword=True, exclude=True) for phrase in group.exclude
-            ]
-        self.targets = tuple(targets)
-        self.rules = tuple(
-            CompiledRule(
-                rule.id,
-                rule.name,
-                rule.priority,
-                frozenset(rule.all),
-                frozenset(rule.any),
-                frozenset(rule.none),
-                rule.within,
-            )
-            for rule in watchlist.rules
-        )
+    def __init__(self, watchlist: Watchlist | MatcherSource) -> None:
+        source = watchlist if isinstance(watchlist, MatcherSource) else matcher_source(watchlist)
+        self.version = source.version
+        self.targets = source.targets
+        self.rules = source.rules
         self._index = RuleIndex(self.targets, self.rules)
-        self._scanner = Scanner(phrases)
+        self._scanner = Scanner(source.phrases)
         self.keys = self._scanner.size
 
     def match(self, fields: Mapping[str, str]) -> MatchResult:
@@ -101,7 +116,7 @@ class Matcher:
         return result
 
 
-def compile_matcher(watchlist: Watchlist) -> Matcher:
+def compile_matcher(watchlist: Watchlist | MatcherSource) -> Matcher:
     """Compile every alias, term and exclude of the watchlist into one matcher."""
     return Matcher(watchlist)
 
