@@ -135,7 +135,7 @@ def bench_size(
                 articles[name][0] = contender.articles()
                 print(f"  {cold[name][-1]}", flush=True)
                 if run == 0:
-                    contender.snapshot(work / f"{name}.snapshot")
+                    contender.snapshot(work / f"{name}.snapshot")  # moves the home
                 shutil.rmtree(home, ignore_errors=True)
         farm.set_round(1)
         for run in range(max(counts.values())):
