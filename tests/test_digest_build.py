@@ -52,6 +52,18 @@ def test_copies_are_found_by_text_not_by_title() -> None:
     assert [0, 1] in clusters and [2] in clusters
 
 
+def test_a_story_carried_by_dozens_of_outlets_is_one_cluster_beside_the_others() -> None:
+    # More copies than a band bucket confirms pair by pair (CROWDED_BUCKET): they are
+    # chained instead, and must still end up one story, with the other stories apart.
+    wire = load_inputs().articles[1].text
+    copies = [f"{wire} Reported by outlet {n}." for n in range(40)]
+    others = [article.text for key, article in load_inputs().articles.items() if key >= 4]
+    clusters = copy_clusters(copies + others)
+    assert clusters[0] == list(range(40))
+    assert all(len(cluster) == 1 for cluster in clusters[1:])
+    assert len(clusters) == 1 + len(others)
+
+
 def test_priorities_high_first_then_rule_then_newest_first() -> None:
     digest = build_digest(load_inputs())
     assert [s.priority for s in digest.sections] == ["high", "medium", "low"]
